@@ -1,0 +1,1 @@
+"""The image builder: Dockerfile front end, build context, cache and solver."""

@@ -1,0 +1,59 @@
+"""What the builder needs from the engine, as a protocol (the engine implements it in
+``dockyard/engine/buildsteps.py``; tests may use a fake)."""
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+Output = Callable[[bytes], None]
+
+
+@dataclass(frozen=True)
+class ImageRef:
+    """An image as the builder sees it; ``id == ""`` is ``scratch``."""
+
+    id: str
+    run_config: dict[str, Any] = field(default_factory=dict)
+    on_build: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    network: str = "default"
+    memory: int = 0
+    memory_swap: int = 0
+    cpu_shares: int = 0
+    nano_cpus: int = 0
+    extra_hosts: tuple[str, ...] = ()
+
+
+class StepExecutor(Protocol):
+    def resolve(self, name: str) -> ImageRef:
+        """An image by name or id (NotFound if missing); ``scratch`` gives ImageRef("")."""
+
+    def get(self, image_id: str) -> ImageRef | None:
+        """The image if it still exists (cache entries may point at deleted ones)."""
+
+    def run(self, parent: ImageRef, run_config: dict[str, Any], argv: list[str],
+            opts: RunOptions, output: Output, created_by: str,
+            announce: Callable[[str], None] = lambda cid: None) -> str:
+        """Run ``argv`` in a container of ``parent`` (``run_config`` gives env, user, workdir)
+        and commit the result; returns the new image id. Raises on a non-zero exit."""
+
+    def write(self, parent: ImageRef, run_config: dict[str, Any], created_by: str,
+              fill: Callable[[Path], None]) -> str:
+        """A new image whose layer is what ``fill(rootfs)`` writes into the parent's rootfs."""
+
+    def metadata(self, parent: ImageRef, run_config: dict[str, Any], created_by: str) -> str:
+        """A new image with no new layer (ENV, CMD, LABEL, ...)."""
+
+    def rootfs(self, image: ImageRef) -> AbstractContextManager[Path]:
+        """Read access to an image's filesystem (COPY --from)."""
+
+    def tag(self, image_id: str, name: str) -> str:
+        """Tag and return the familiar name."""
+
+

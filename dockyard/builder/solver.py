@@ -1,0 +1,295 @@
+"""Runs a parsed Dockerfile: stages in dependency order, one cached step per instruction.
+
+Output follows the classic builder (``Step 2/4 : RUN …``, `` ---> Using cache``,
+`` ---> <id>``, ``Successfully built/tagged``) plus one line saying *why* a COPY/ADD missed
+the cache, and, with ``explain_cache``, each step's cache key.
+"""
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from dockyard.builder import commands as c
+from dockyard.builder import stepconfig
+from dockyard.builder.cache import BuildCache, StepKey
+from dockyard.builder.executor import ImageRef, RunOptions, StepExecutor
+from dockyard.builder.instructions import Dockerfile, Stage, parse_stages
+from dockyard.builder.options import BuildOptions
+from dockyard.builder.shell import expand_word, expand_words
+from dockyard.builder.placement import copy_into
+from dockyard.builder.sources import ContentMemo, digest_sources, explain_change, resolve_sources
+from dockyard.errors import InvalidArgument
+
+Emit = Callable[[dict[str, Any]], None]
+
+
+def short(image_id: str) -> str:
+    return image_id.split(":", 1)[-1][:12]
+
+
+@dataclass
+class StageState:
+    image: ImageRef
+    config: dict[str, Any]
+    args: dict[str, str] = field(default_factory=dict)
+    meta: dict[str, str | None] = field(default_factory=dict)  # ARGs before the first FROM
+    inherited_cmd: bool = True
+
+
+class Solver:
+    def __init__(self, steps: StepExecutor, cache: BuildCache, context_root: Path,
+                 opts: BuildOptions, emit: Emit) -> None:
+        self.steps = steps
+        self.cache = cache
+        self.context = context_root
+        self.opts = opts
+        self.emit = emit
+        self.memo: ContentMemo = {}
+        self.stage_images: dict[str, ImageRef] = {}
+        self.step_no = 0
+        self.total = 0
+        self.used_args: set[str] = set()
+
+    def say(self, text: str) -> None:
+        if not self.opts.quiet:
+            self.emit({"stream": text})
+
+    # -- the whole build ----------------------------------------------------------------
+    def build(self, text: str) -> str:
+        dockerfile = parse_stages(text)
+        stages = self._needed(dockerfile)
+        self.total = sum(1 + len(s.instructions) for s in stages)
+        image = ImageRef("")
+        for stage in stages:
+            image = self._stage(dockerfile, stage)
+            self.stage_images[stage.name.lower() or str(dockerfile.stages.index(stage))] = image
+            self.stage_images[str(dockerfile.stages.index(stage))] = image
+        if self.opts.labels:
+            image = self._labels(image)
+        unused = sorted(set(self.opts.build_args) - self.used_args - {"SOURCE_DATE_EPOCH"} -
+                        {a.name for a in dockerfile.meta_args})
+        if unused:
+            self.say(f"[Warning] One or more build-args {unused} were not consumed\n")
+        return image.id
+
+    def _needed(self, dockerfile: Dockerfile) -> list[Stage]:
+        """The target stage and the stages it depends on (FROM <stage>, COPY --from)."""
+        stages = dockerfile.stages
+        if not stages:
+            raise InvalidArgument("no build stage in current context")
+        names = {s.name.lower(): i for i, s in enumerate(stages) if s.name}
+        if self.opts.target:
+            if self.opts.target.lower() not in names:
+                raise InvalidArgument(f"failed to reach build target {self.opts.target} in "
+                                      "Dockerfile")
+            last = names[self.opts.target.lower()]
+        else:
+            last = len(stages) - 1
+        needed = {last}
+        for i in range(last, -1, -1):
+            if i not in needed:
+                continue
+            for dep in self._deps(dockerfile, stages[i], names):
+                if dep < i:
+                    needed.add(dep)
+        return [s for i, s in enumerate(stages) if i in needed]
+
+    def _deps(self, dockerfile: Dockerfile, stage: Stage, names: dict[str, int]) -> list[int]:
+        deps = []
+        base = dockerfile.expand_from(stage, self.opts.build_args).lower()
+        refs = [base] + [i.from_stage.lower() for i in stage.instructions
+                         if isinstance(i, c.Copy) and i.from_stage]
+        for ref in refs:
+            if ref in names:
+                deps.append(names[ref])
+            elif ref.isdigit():
+                deps.append(int(ref))
+        return deps
+
+    # -- one stage ----------------------------------------------------------------------
+    def _stage(self, dockerfile: Dockerfile, stage: Stage) -> ImageRef:
+        self.step_no += 1
+        self.say(f"Step {self.step_no}/{self.total} : {stage.original}\n")
+        base_name = dockerfile.expand_from(stage, self.opts.build_args)
+        base = self.stage_images.get(base_name.lower()) or self.steps.resolve(base_name)
+        self.say(f" ---> {short(base.id)}\n" if base.id else " ---> \n")
+        meta = {a.name: self.opts.build_args.get(a.name, a.default) for a in
+                dockerfile.meta_args}
+        state = StageState(base, dict(base.run_config), meta=meta)
+        for trigger in base.on_build:
+            for inst in parse_stages(f"FROM scratch\n{trigger}\n").stages[0].instructions:
+                self._step(state, inst, dockerfile.escape, announce=False)
+        for inst in stage.instructions:
+            self.step_no += 1
+            self.say(f"Step {self.step_no}/{self.total} : {inst.original}\n")
+            self._step(state, inst, dockerfile.escape)
+        return state.image
+
+    def _env(self, state: StageState) -> dict[str, str]:
+        env = dict(state.args)
+        env.update(stepconfig.env_dict(state.config))
+        return env
+
+    def _step(self, state: StageState, inst: c.Instruction, escape: str,
+              announce: bool = True) -> None:
+        env = self._env(state)
+
+        def expand(word: str) -> str:
+            return expand_word(word, env, escape)
+
+        def words(word: str) -> list[str]:
+            return expand_words(word, env, escape)
+
+        if isinstance(inst, c.Arg):
+            self._arg(state, inst, expand)
+            return
+        if isinstance(inst, c.Run):
+            self._run(state, inst)
+        elif isinstance(inst, (c.Copy, c.Add)):
+            self._transfer(state, inst, expand)
+        else:
+            config, created_by = stepconfig.apply(inst, state.config, expand, words,
+                                                  state.inherited_cmd)
+            if isinstance(inst, (c.Cmd, c.Entrypoint)):
+                state.inherited_cmd = False
+            self._cached_or(state, StepKey(state.image.id, created_by), created_by,
+                            lambda: self.steps.metadata(state.image, config, created_by),
+                            config)
+
+    def _arg(self, state: StageState, inst: c.Arg, expand: Callable[[str], str]) -> None:
+        meta = state.meta
+        if inst.name in self.opts.build_args:
+            value = str(self.opts.build_args[inst.name])
+            self.used_args.add(inst.name)
+        elif inst.default is not None:
+            value = expand(inst.default)
+        else:
+            value = meta.get(inst.name) or ""
+            if inst.name not in meta:
+                return
+        state.args[inst.name] = value
+
+    # -- steps that touch the filesystem ------------------------------------------------
+    def _run(self, state: StageState, inst: c.Run) -> None:
+        shell = list(state.config.get("Shell") or ["/bin/sh", "-c"])
+        if inst.heredocs and inst.prepend_shell:
+            argv = [*shell, "\n".join(h.content for h in inst.heredocs)]
+        elif inst.prepend_shell:
+            argv = [*shell, " ".join(inst.command)]
+        else:
+            argv = list(inst.command)
+        env_names = set(stepconfig.env_dict(state.config))
+        args = {k: v for k, v in sorted(state.args.items()) if k not in env_names}
+        prefix = f"|{len(args)} " + " ".join(f"{k}={v}" for k, v in args.items()) + " " \
+            if args else ""
+        created_by = prefix + " ".join(argv)
+        run_env = dict(state.config)
+        run_env["Env"] = [*(state.config.get("Env") or []),
+                          *(f"{k}={v}" for k, v in args.items())]
+        opts = RunOptions(network=inst.network if inst.network != "default" else
+                          self.opts.network, memory=self.opts.memory,
+                          memory_swap=self.opts.memory_swap, cpu_shares=self.opts.cpu_shares,
+                          extra_hosts=self.opts.extra_hosts)
+        key = StepKey(state.image.id, "RUN " + json.dumps(argv), extra=tuple(
+            f"{k}={v}" for k, v in args.items()))
+
+        containers: list[str] = []
+
+        def announce(cid: str) -> None:
+            containers.append(cid)
+            self.say(f" ---> Running in {cid[:12]}\n")
+
+        def execute() -> str:
+            image_id = self.steps.run(state.image, dict(state.config) | {"Env": run_env["Env"]},
+                                      argv, opts, self._output, created_by, announce=announce)
+            for cid in containers:
+                self.say(f"Removing intermediate container {cid[:12]}\n")
+            return image_id
+
+        self._cached_or(state, key, created_by, execute, state.config)
+
+    def _output(self, data: bytes) -> None:
+        self.say(data.decode("utf-8", "replace"))
+
+    def _transfer(self, state: StageState, inst: c.Copy | c.Add,
+                  expand: Callable[[str], str]) -> None:
+        is_add = isinstance(inst, c.Add)
+        from_stage = expand(inst.from_stage) if isinstance(inst, c.Copy) and inst.from_stage \
+            else ""
+        sources_text = [expand(s) for s in inst.sources]
+        dest = expand(inst.dest)
+        if from_stage:
+            source_image = self.stage_images.get(from_stage.lower()) or \
+                self.steps.resolve(from_stage)
+            with self.steps.rootfs(source_image) as root:
+                self._copy_from(state, inst, root, sources_text, dest, is_add, from_stage)
+        else:
+            self._copy_from(state, inst, self.context, sources_text, dest, is_add, "")
+
+    def _copy_from(self, state: StageState, inst: c.Copy | c.Add, root: Path,
+                   requested: list[str], dest: str, is_add: bool, from_stage: str) -> None:
+        if inst.heredocs:
+            raise InvalidArgument(f"{inst.keyword} with a heredoc is not supported yet")
+        sources = resolve_sources(root, requested, is_add=is_add, from_context=not from_stage)
+        digest = digest_sources(sources, self.memo)
+        word = inst.keyword
+        created_by = f"{stepconfig.NOP}{word} {'dir' if len(sources) > 1 or sources[0].is_dir else 'file'}:{digest.digest[7:]} in {dest} "
+        key = StepKey(state.image.id, f"{word} {json.dumps(requested)} {dest} "
+                      f"chown={inst.chown} chmod={inst.chmod} from={from_stage}",
+                      sources=digest.digest)
+        previous = self.cache.sources_for(key)
+        if previous is not None and self.cache.get(key) is None and not self.opts.no_cache:
+            changes = explain_change(previous, digest.files)
+            if changes:
+                self.say(f" ---> cache miss: {word} {' '.join(requested)} "
+                         f"{', '.join(changes[:3])}{' …' if len(changes) > 3 else ''}\n")
+        workdir = state.config.get("WorkingDir") or "/"
+
+        def fill(rootfs: Path) -> None:
+            owner = _owner(rootfs, inst.chown) if inst.chown else None
+            chmod = int(inst.chmod, 8) if inst.chmod else None
+            copy_into(sources, dest, rootfs, owner, chmod, is_add, workdir=workdir)
+
+        self._cached_or(state, key, created_by,
+                        lambda: self.steps.write(state.image, state.config, created_by, fill),
+                        state.config)
+        self.cache.remember_sources(key, dict(digest.files))
+
+    # -- the cache ----------------------------------------------------------------------
+    def _cached_or(self, state: StageState, key: StepKey, created_by: str,
+                   execute: Callable[[], str], config: dict[str, Any]) -> None:
+        if self.opts.explain_cache:
+            self.say(f" ---> cache key {key.digest[7:19]}: {key.explain()}\n")
+        hit = None if self.opts.no_cache else self.cache.get(key)
+        image = self.steps.get(hit) if hit else None
+        if image is not None:
+            self.say(" ---> Using cache\n")
+        else:
+            image_id = execute()
+            self.cache.put(key, image_id)
+            image = self.steps.get(image_id)
+            assert image is not None
+        self.say(f" ---> {short(image.id)}\n")
+        state.image = image
+        state.config = dict(image.run_config) if image.run_config else dict(config)
+
+    def _labels(self, image: ImageRef) -> ImageRef:
+        config = dict(image.run_config)
+        labels = dict(config.get("Labels") or {})
+        labels.update(self.opts.labels)
+        config["Labels"] = labels
+        created_by = f"{stepconfig.NOP} LABEL " + " ".join(
+            f"{k}={v}" for k, v in self.opts.labels.items())
+        state = StageState(image, config)
+        self._cached_or(state, StepKey(image.id, created_by), created_by,
+                        lambda: self.steps.metadata(image, config, created_by), config)
+        return state.image
+
+
+def _owner(rootfs: Path, chown: str) -> tuple[int, int]:
+    from dockyard.runtime.spec_user import resolve_user
+    uid, gid, _ = resolve_user(rootfs, chown)
+    return uid, gid

@@ -1,0 +1,379 @@
+"""Converge: carry out a plan against the Engine API (the only way compose talks to the engine).
+
+Order: images (pull or build) → networks → volumes → services level by level
+(:func:`dependency_order`; the replicas and services of one level run in parallel threads),
+each level waiting for its ``depends_on`` conditions.
+
+Waiting (``depends_on`` conditions, ``up --wait``) polls ``GET /containers/{id}/json`` every
+half second and applies Compose's rules (:func:`check_condition`): ``service_healthy`` waits for
+``State.Health.Status == "healthy"`` and fails at once when the dependency is unhealthy or
+exits; ``service_completed_successfully`` waits for exit code 0.
+"""
+from __future__ import annotations
+
+import io
+import json
+import tarfile
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from dockyard.client.api import APIClient
+from dockyard.client.errors import APIError
+from dockyard.compose import labels as L
+from dockyard.compose.model import Project, Service
+from dockyard.compose.plan import Action, ServicePlan
+from dockyard.compose.body import container_body, image_name
+from dockyard.compose.conditions import (
+    COMPLETED,
+    HEALTHY,
+    RUNNING_OR_HEALTHY,
+    ComposeError,
+    WaitTimeout,
+    check_condition,
+    go_duration,
+)
+from dockyard.compose.render import dependency_order
+
+Progress = Callable[[str, str, str], None]  # (kind, name, status) e.g. ("Container", "x", "Started")
+WAIT_TIMEOUT = 300.0  # for depends_on conditions
+POLL = 0.5
+
+
+# -- queries -------------------------------------------------------------------------------------
+def list_containers(client: APIClient, project: str, all: bool = True,
+                    oneoff: bool = False) -> list[dict[str, Any]]:
+    filters = L.project_filter(project, f"{L.ONEOFF}={'True' if oneoff else 'False'}")
+    out: list[dict[str, Any]] = client.get("/containers/json", {"all": all, "filters": filters})
+    return out
+
+
+def sort_containers(cs: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    def key(c: Mapping[str, Any]) -> tuple[str, int]:
+        lb = c.get("Labels") or {}
+        try:
+            return lb.get(L.SERVICE, ""), int(lb.get(L.NUMBER, "0"))
+        except ValueError:
+            return lb.get(L.SERVICE, ""), 0
+    return sorted(cs, key=key)
+
+
+# -- the engine side of up -----------------------------------------------------------------------
+class Converger:
+    def __init__(self, client: APIClient, project: Project, progress: Progress,
+                 config_files: Sequence[str] = (), warn: Callable[[str], None] | None = None,
+                 ) -> None:
+        self.client = client
+        self.project = project
+        self.progress = progress
+        self.config_files = tuple(config_files)
+        self.warn = warn or (lambda _msg: None)
+        self.wait_timeout = WAIT_TIMEOUT
+
+    # networks / volumes
+    def ensure_networks(self, services: Iterable[str]) -> None:
+        used = {n for s in services for n in self.project.services[s].networks
+                if not self.project.services[s].network_mode}
+        for key in sorted(used):
+            net = self.project.networks[key]
+            if self._exists("/networks", net.name):
+                continue
+            if net.external:
+                raise ComposeError(f"network {net.name} declared as external, but could "
+                                   "not be found")
+            body: dict[str, Any] = {
+                "Name": net.name, "CheckDuplicate": True, "Driver": net.driver or "bridge",
+                "Options": dict(net.driver_opts), "Internal": net.internal,
+                "Attachable": net.attachable,
+                "Labels": {**net.labels, L.PROJECT: self.project.name, L.NETWORK: key,
+                           L.VERSION: L.COMPOSE_VERSION}}
+            if net.enable_ipv6 is not None:
+                body["EnableIPv6"] = net.enable_ipv6
+            if net.ipam:
+                body["IPAM"] = _ipam(net.ipam)
+            self.progress("Network", net.name, "Creating")
+            self.client.post("/networks/create", json_body=body)
+            self.progress("Network", net.name, "Created")
+
+    def ensure_volumes(self, services: Iterable[str]) -> None:
+        used = {v.source for s in services for v in self.project.services[s].volumes
+                if v.type == "volume" and v.source and v.source in self.project.volumes}
+        for key in sorted(used):
+            vol = self.project.volumes[key]
+            if self._exists("/volumes", vol.name):
+                continue
+            if vol.external:
+                raise ComposeError(f"external volume \"{vol.name}\" not found")
+            self.progress("Volume", vol.name, "Creating")
+            self.client.post("/volumes/create", json_body={
+                "Name": vol.name, "Driver": vol.driver or "local",
+                "DriverOpts": dict(vol.driver_opts),
+                "Labels": {**vol.labels, L.PROJECT: self.project.name, L.VOLUME: key,
+                           L.VERSION: L.COMPOSE_VERSION}})
+            self.progress("Volume", vol.name, "Created")
+
+    def _exists(self, kind: str, name: str) -> bool:
+        try:
+            self.client.get(f"{kind}/{name}/json" if kind == "/images" else f"{kind}/{name}")
+            return True
+        except APIError as exc:
+            if exc.status == 404:
+                return False
+            raise
+
+    # images
+    def ensure_images(self, services: Iterable[str], build: bool = False,
+                      pull_missing: bool = True) -> None:
+        for name in services:
+            svc = self.project.services[name]
+            ref = image_name(self.project, svc)
+            have = self._exists("/images", ref)
+            if svc.build is not None and (build or not have):
+                self.build(svc)
+            elif not have and pull_missing:
+                self.pull(svc)
+
+    def pull(self, svc: Service) -> None:
+        ref = image_name(self.project, svc)
+        repo, tag = _split_ref(ref)
+        self.progress("Image", ref, "Pulling")
+        with self.client.stream("POST", "/images/create",
+                                {"fromImage": repo, "tag": tag}) as resp:
+            for msg in resp.iter_json():
+                if "error" in msg:
+                    raise ComposeError(msg["error"])
+        self.progress("Image", ref, "Pulled")
+
+    def build(self, svc: Service) -> None:
+        from dockyard.client.buildcontext import context_tar  # the docker CLI's rules
+        assert svc.build is not None
+        b = svc.build
+        ref = image_name(self.project, svc)
+        root = Path(b.context)
+        query: dict[str, Any] = {"t": ref, "buildargs": json.dumps(
+            {k: v for k, v in b.args.items() if v is not None}),
+            "labels": json.dumps(b.labels), "target": b.target or None,
+            "networkmode": b.network or None, "rm": True, "version": "1",
+            "shmsize": b.shm_size or None,
+            "extrahosts": ",".join(f"{h}:{ip}" for h, ip in b.extra_hosts.items()) or None,
+            "cachefrom": json.dumps(list(b.cache_from)) if b.cache_from else None}
+        if b.dockerfile_inline is not None:
+            data = _with_file(context_tar(root, None), "Dockerfile.inline",
+                              b.dockerfile_inline.encode())
+            query["dockerfile"] = "Dockerfile.inline"
+        else:
+            dockerfile = Path(b.dockerfile or "Dockerfile")
+            if not dockerfile.is_absolute():
+                dockerfile = root / dockerfile
+            data = context_tar(root, dockerfile)
+            rel = dockerfile.resolve().relative_to(root.resolve()).as_posix() \
+                if dockerfile.resolve().is_relative_to(root.resolve()) else None
+            if rel is None:
+                with tarfile.open(fileobj=io.BytesIO(data)) as tf:
+                    rel = next(m for m in tf.getnames() if m.startswith(".dockerfile."))
+            query["dockerfile"] = rel
+        self.progress("Image", ref, "Building")
+        with self.client.stream("POST", "/build", query, body=data,
+                                headers={"Content-Type": "application/x-tar"}) as resp:
+            for msg in resp.iter_json():
+                if "errorDetail" in msg or "error" in msg:
+                    raise ComposeError((msg.get("errorDetail") or {}).get("message")
+                                       or msg.get("error") or "build failed")
+        self.progress("Image", ref, "Built")
+
+    # containers
+    def resolve(self, service_name: str) -> str:
+        """The first container of a service (for links, volumes_from, network_mode)."""
+        svc = self.project.services.get(service_name)
+        if svc is None:
+            return service_name
+        if svc.container_name:
+            return svc.container_name
+        return f"{self.project.name}-{service_name}-1"
+
+    def replicas(self, service_name: str) -> list[tuple[str, int]]:
+        """(name, number) of each container of a service, stopped ones too (for links)."""
+        out = []
+        for c in self._service_containers(service_name):
+            try:
+                number = int((c.get("Labels") or {}).get(L.NUMBER, "0"))
+            except ValueError:
+                continue
+            out.append((str((c.get("Names") or [c["Id"]])[0]).lstrip("/"), number))
+        return sorted(out, key=lambda item: item[1])
+
+    def apply(self, plans: Mapping[str, ServicePlan], start: bool = True,
+              wait_deps: bool = True) -> None:
+        for level in dependency_order(self.project):
+            todo = [plans[s] for s in level if s in plans]
+            if not todo:
+                continue
+            if wait_deps:
+                for p in todo:
+                    self.wait_dependencies(self.project.services[p.service], plans)
+            jobs = [(p, a) for p in todo for a in p.actions]
+            with ThreadPoolExecutor(max_workers=max(1, min(8, len(jobs)))) as pool:
+                for fut in [pool.submit(self.apply_action, p, a, start) for p, a in jobs]:
+                    fut.result()
+
+    def apply_action(self, plan: ServicePlan, action: Action, start: bool) -> None:
+        svc = self.project.services[plan.service]
+        if action.kind == "create":
+            self.create(svc, action.number, action.name, plan.config_hash, start)
+        elif action.kind == "recreate":
+            assert action.container is not None
+            cid = str(action.container["Id"])
+            self.progress("Container", action.name, "Recreate")
+            self.client.post(f"/containers/{cid}/stop",
+                             {"t": int(svc.stop_grace_period)
+                              if svc.stop_grace_period is not None else None})
+            self.client.delete(f"/containers/{cid}", {"force": True})
+            self.create(svc, action.number, action.name, plan.config_hash, start,
+                        verb="Recreated")
+        elif action.kind == "start":
+            if start:
+                self.start(action.name, str(action.container["Id"])
+                           if action.container else action.name)
+        elif action.kind == "noop":
+            self.progress("Container", action.name, "Running")
+        elif action.kind == "remove":
+            cid = str(action.container["Id"]) if action.container else action.name
+            self.progress("Container", action.name, "Stopping")
+            self.client.post(f"/containers/{cid}/stop")
+            self.progress("Container", action.name, "Stopped")
+            self.progress("Container", action.name, "Removing")
+            self.client.delete(f"/containers/{cid}", {"force": True})
+            self.progress("Container", action.name, "Removed")
+
+    def create(self, svc: Service, number: int, name: str, hash_: str, start: bool,
+               verb: str = "Created") -> str:
+        body, extra = container_body(self.project, svc, number, hash_, self.config_files,
+                                     self.resolve, self.replicas)
+        if verb == "Created":
+            self.progress("Container", name, "Creating")
+        created = self.client.post("/containers/create", {"name": name}, json_body=body)
+        cid = str(created["Id"])
+        for net, ep in extra:
+            self.client.post(f"/networks/{net}/connect",
+                             json_body={"Container": cid, "EndpointConfig": ep})
+        self.progress("Container", name, verb)
+        if start:
+            self.start(name, cid)
+        return cid
+
+    def start(self, name: str, cid: str) -> None:
+        self.progress("Container", name, "Starting")
+        try:
+            self.client.post(f"/containers/{cid}/start")
+        except APIError as exc:
+            if exc.status != 304:
+                raise
+        self.progress("Container", name, "Started")
+
+    def wait_dependencies(self, svc: Service, plans: Mapping[str, ServicePlan] | None = None,
+                          ) -> None:
+        """Wait for the ``depends_on`` conditions of ``svc`` (those on services in ``plans``,
+        or on every service when ``plans`` is empty), with Compose's errors."""
+        deadline = time.monotonic() + self.wait_timeout
+        for dep, cond in svc.depends_on.items():
+            if (cond.condition not in (HEALTHY, COMPLETED) or dep not in self.project.services
+                    or (plans and dep not in plans)):
+                continue
+            cs = self._service_containers(dep)
+            if not cs:
+                continue
+            try:
+                self.poll([(c, cond.condition) for c in cs], deadline)
+            except WaitTimeout:
+                raise ComposeError("timeout waiting for dependencies") from None
+            except ComposeError as exc:
+                if not cond.required:
+                    what = "failed to start: " if cond.condition == HEALTHY else ""
+                    self.warn(f"optional dependency \"{dep}\" {what}{exc}")
+                    continue
+                if cond.condition == HEALTHY:
+                    raise ComposeError(f"dependency failed to start: {exc}") from None
+                raise
+
+    def wait_services(self, services: Iterable[str], timeout: float | None = None) -> None:
+        """``up --wait``: every container running (or healthy when it has a healthcheck), or
+        exited 0 for a service another one depends on with ``service_completed_successfully``."""
+        completed = {d for s in self.project.services.values()
+                     for d, c in s.depends_on.items() if c.condition == COMPLETED}
+        wanted = set(services)
+        targets = [(c, COMPLETED if svc in completed else RUNNING_OR_HEALTHY)
+                   for c in list_containers(self.client, self.project.name)
+                   if (svc := (c.get("Labels") or {}).get(L.SERVICE)) in wanted]
+        deadline = time.monotonic() + timeout if timeout else float("inf")
+        try:
+            self.poll(targets, deadline)
+        except WaitTimeout:
+            raise ComposeError(f"application not healthy after {go_duration(timeout or 0)}"
+                               ) from None
+
+    def _service_containers(self, service: str) -> list[dict[str, Any]]:
+        return [c for c in list_containers(self.client, self.project.name)
+                if (c.get("Labels") or {}).get(L.SERVICE) == service]
+
+    def poll(self, targets: Sequence[tuple[Mapping[str, Any], str]], deadline: float) -> None:
+        """Inspect each container until it meets its condition (:func:`check_condition`);
+        :class:`ComposeError` as soon as one never will, :class:`WaitTimeout` at ``deadline``."""
+        pending = {str(c["Id"]): (_name(c), cond) for c, cond in targets}
+        for name, _cond in pending.values():
+            self.progress("Container", name, "Waiting")
+        while pending:
+            for cid, (name, cond) in list(pending.items()):
+                try:
+                    met = check_condition(self.client.get(f"/containers/{cid}/json"), cond)
+                except ComposeError:
+                    self.progress("Container", name, "Error")
+                    raise
+                if met:
+                    self.progress("Container", name, "Exited" if cond == COMPLETED
+                                  else "Healthy")
+                    del pending[cid]
+            if pending:
+                if time.monotonic() >= deadline:
+                    raise WaitTimeout()
+                time.sleep(min(POLL, max(0.0, deadline - time.monotonic())))
+
+
+def _name(c: Mapping[str, Any]) -> str:
+    return str((c.get("Names") or [c.get("Id", "")])[0]).lstrip("/")
+
+
+def _ipam(raw: Mapping[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {"Driver": raw.get("driver") or "default"}
+    cfgs = []
+    for c in raw.get("config") or []:
+        cfgs.append({k2: c[k1] for k1, k2 in (("subnet", "Subnet"), ("gateway", "Gateway"),
+                                               ("ip_range", "IPRange"))
+                     if c.get(k1)})
+    out["Config"] = cfgs
+    if raw.get("options"):
+        out["Options"] = raw["options"]
+    return out
+
+
+def _split_ref(ref: str) -> tuple[str, str]:
+    if "@" in ref:
+        return ref, ""
+    slash = ref.rfind("/")
+    colon = ref.rfind(":")
+    if colon > slash:
+        return ref[:colon], ref[colon + 1:]
+    return ref, "latest"
+
+
+def _with_file(tar_bytes: bytes, name: str, data: bytes) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=io.BytesIO(tar_bytes)) as src, \
+            tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as out:
+        for m in src.getmembers():
+            out.addfile(m, src.extractfile(m) if m.isfile() else None)
+        info = tarfile.TarInfo(name)
+        info.size = len(data)
+        out.addfile(info, io.BytesIO(data))
+    return buf.getvalue()

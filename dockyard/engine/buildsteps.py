@@ -1,0 +1,196 @@
+"""The engine side of the builder: each step runs in a real container (same runtime, limits
+and confinement as ``docker run``) and is committed as an intermediate image."""
+from __future__ import annotations
+
+import socket
+import struct
+import tempfile
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from dockyard.builder.executor import ImageRef, Output, RunOptions
+from dockyard.engine import rootfs
+from dockyard.engine.attach import Session
+from dockyard.engine.containers import Containers
+from dockyard.engine.images import Images
+from dockyard.engine.lifecycle import Lifecycle
+from dockyard.errors import InvalidArgument, NotFound
+from dockyard.image.model import Image
+from dockyard.metadata.containers import ContainerRecord
+from dockyard.types import reference
+from dockyard.util.timefmt import now_rfc3339
+
+BUILD_LABEL = "io.dockyard.build-step"
+
+
+class StepFailed(InvalidArgument):
+    """A RUN step exited non-zero (Docker's text: "The command '…' returned a non-zero code")."""
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+class EngineSteps:
+    def __init__(self, containers: Containers, lifecycle: Lifecycle, images: Images,
+                 mtime_clamp: int | None = None) -> None:
+        self.containers = containers
+        self.lifecycle = lifecycle
+        self.images = images
+        # SOURCE_DATE_EPOCH: no file in a new layer is newer, so rebuilds give the same digests
+        self.mtime_clamp = mtime_clamp
+
+    # -- images -------------------------------------------------------------------------
+    def resolve(self, name: str) -> ImageRef:
+        if name == "scratch":
+            return ImageRef("")
+        return _ref(self.images.store.resolve(name))
+
+    def get(self, image_id: str) -> ImageRef | None:
+        image = self.images.store.get(image_id) if image_id else None
+        return _ref(image) if image is not None else None
+
+    def tag(self, image_id: str, name: str) -> str:
+        ref = reference.parse(name)
+        self.images.store.tag(image_id, ref)
+        self.images.events.publish("image", "tag", image_id, name=ref.familiar())
+        return ref.familiar()
+
+    def _base(self, parent: ImageRef) -> Image | None:
+        if not parent.id:
+            return None
+        image = self.images.store.get(parent.id)
+        if image is None:
+            raise NotFound(f"No such image: {parent.id}")
+        return image
+
+    def metadata(self, parent: ImageRef, run_config: dict[str, Any], created_by: str) -> str:
+        entry = {"created": now_rfc3339(), "created_by": created_by}
+        return self.images.derive(self._base(parent), run_config, entry).id
+
+    # -- containers for steps -----------------------------------------------------------
+    def _container(self, parent: ImageRef, run_config: dict[str, Any], argv: list[str],
+                   host: dict[str, Any]) -> ContainerRecord:
+        body = {key: run_config.get(key) for key in ("Env", "User", "WorkingDir")}
+        body.update(Image=parent.id, Cmd=argv, Entrypoint=[], Labels={BUILD_LABEL: "1"},
+                    HostConfig=host)
+        return self.containers.create(body, None)
+
+    def run(self, parent: ImageRef, run_config: dict[str, Any], argv: list[str],
+            opts: RunOptions, output: Output, created_by: str,
+            announce: Callable[[str], None] = lambda cid: None) -> str:
+        if not parent.id:
+            raise InvalidArgument("failed to create task for container: exec: \"/bin/sh\": "
+                                  "stat /bin/sh: no such file or directory (FROM scratch)")
+        host = {"NetworkMode": opts.network, "Memory": opts.memory,
+                "MemorySwap": opts.memory_swap, "CpuShares": opts.cpu_shares,
+                "NanoCpus": opts.nano_cpus, "ExtraHosts": list(opts.extra_hosts)}
+        rec = self._container(parent, run_config, argv, host)
+        announce(rec.id)
+        try:
+            code = self._run_attached(rec, output)
+            if code != 0:
+                raise StepFailed(f"The command '{' '.join(argv)}' returned a non-zero code: "
+                                 f"{code}", code)
+            entry = {"created": now_rfc3339(), "created_by": created_by}
+            upper = self.containers.paths.container(rec.id) / "upper"
+            return self.images.derive(self._base(parent), run_config, entry, upper=upper,
+                                      mtime_clamp=self.mtime_clamp).id
+        finally:
+            self._discard(rec)
+
+    def _run_attached(self, rec: ContainerRecord, output: Output) -> int:
+        ours, theirs = socket.socketpair()
+        session = Session(sock=theirs, tty=False, stdin=False, stdout=True, stderr=True,
+                          stdin_once=False)
+        self.lifecycle.tasks.attach.add_pending(rec.id, session)
+        pump = threading.Thread(target=_pump_when_connected, args=(session,), daemon=True)
+        pump.start()
+        try:
+            self.lifecycle.start(rec.id)
+            _forward(ours, output)
+            return self.lifecycle.wait(rec.id, "not-running").status_code
+        finally:
+            session.cancel()
+            ours.close()
+            pump.join(timeout=5)
+
+    def _discard(self, rec: ContainerRecord) -> None:
+        try:
+            self.lifecycle.remove(rec.id, force=True)
+        except NotFound:
+            pass
+
+    def write(self, parent: ImageRef, run_config: dict[str, Any], created_by: str,
+              fill: Callable[[Path], None]) -> str:
+        entry = {"created": now_rfc3339(), "created_by": created_by}
+        if not parent.id:
+            with tempfile.TemporaryDirectory(dir=self.containers.paths.tmp) as scratch:
+                fill(Path(scratch))
+                return self.images.derive(None, run_config, entry, upper=Path(scratch),
+                                          mtime_clamp=self.mtime_clamp).id
+        rec = self._container(parent, run_config, ["true"], {"NetworkMode": "none"})
+        try:
+            with self._mounted(rec) as root:
+                fill(root)
+            upper = self.containers.paths.container(rec.id) / "upper"
+            return self.images.derive(self._base(parent), run_config, entry, upper=upper,
+                                      mtime_clamp=self.mtime_clamp).id
+        finally:
+            self._discard(rec)
+
+    @contextmanager
+    def _mounted(self, rec: ContainerRecord) -> Iterator[Path]:
+        root = rootfs.mount(self.containers.paths, self.images.store, rec)
+        try:
+            yield root
+        finally:
+            rootfs.unmount(self.containers.paths, rec)
+
+    @contextmanager
+    def rootfs(self, image: ImageRef) -> Iterator[Path]:
+        if not image.id:
+            with tempfile.TemporaryDirectory(dir=self.containers.paths.tmp) as empty:
+                yield Path(empty)
+            return
+        rec = self._container(image, {}, ["true"], {"NetworkMode": "none"})
+        try:
+            with self._mounted(rec) as root:
+                yield root
+        finally:
+            self._discard(rec)
+
+
+def _ref(image: Image) -> ImageRef:
+    config = image.run_config
+    return ImageRef(image.id, config, tuple(config.get("OnBuild") or ()))
+
+
+def _pump_when_connected(session: Session) -> None:
+    session.connected.wait()
+    if session.cancelled or session.conn is None:
+        if session.sock is not None:
+            session.sock.close()
+        return
+    session.pump()
+
+
+def _forward(sock: socket.socket, output: Output) -> None:
+    """Read Docker-framed output from the session and hand the payloads on."""
+    buffer = b""
+    while True:
+        data = sock.recv(65536)
+        if not data:
+            break
+        buffer += data
+        while len(buffer) >= 8:
+            _, size = struct.unpack(">BxxxL", buffer[:8])
+            if len(buffer) < 8 + size:
+                break
+            output(buffer[8:8 + size])
+            buffer = buffer[8 + size:]
+
+

@@ -1,0 +1,1 @@
+"""Networks: IPAM, network/endpoint records and the bridge driver (layer 6)."""

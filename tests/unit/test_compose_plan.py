@@ -1,0 +1,72 @@
+"""Planning is pure: the desired project against the containers the engine reports."""
+from __future__ import annotations
+
+from typing import Any
+
+from dockyard.compose import labels as L
+from dockyard.compose import load_text
+from dockyard.compose.plan import plan_project
+from dockyard.compose.render import config_hash
+
+TEXT = """
+services:
+  web:
+    image: bb
+    command: httpd -f
+  db:
+    image: bb
+    command: sleep 100
+"""
+
+
+def _container(project: str, service: str, number: int, hash_: str,
+               state: str = "running") -> dict[str, Any]:
+    return {"Names": [f"/{project}-{service}-{number}"], "State": state,
+            "Labels": {L.PROJECT: project, L.SERVICE: service, L.NUMBER: str(number),
+                       L.CONFIG_HASH: hash_, L.ONEOFF: "False"}}
+
+
+def kinds(plan: dict[str, Any]) -> dict[str, list[str]]:
+    return {name: [a.kind for a in p.actions] for name, p in plan.items()}
+
+
+def test_fresh_project_creates_every_service() -> None:
+    project = load_text(TEXT, name="demo")
+    assert kinds(plan_project(project, [])) == {"web": ["create"], "db": ["create"]}
+
+
+def test_current_running_is_left_alone_and_stopped_is_started() -> None:
+    project = load_text(TEXT, name="demo")
+    existing = [_container("demo", "web", 1, config_hash(project.services["web"])),
+                _container("demo", "db", 1, config_hash(project.services["db"]), "exited")]
+    assert kinds(plan_project(project, existing)) == {"web": ["noop"], "db": ["start"]}
+
+
+def test_changed_config_recreates_only_that_service() -> None:
+    project = load_text(TEXT, name="demo")
+    existing = [_container("demo", "web", 1, "sha256:old"),
+                _container("demo", "db", 1, config_hash(project.services["db"]))]
+    assert kinds(plan_project(project, existing)) == {"web": ["recreate"], "db": ["noop"]}
+
+
+def test_scale_up_and_down() -> None:
+    project = load_text(TEXT, name="demo")
+    current = config_hash(project.services["web"])
+    existing = [_container("demo", "web", n, current) for n in (1, 2, 3)]
+    assert kinds(plan_project(project, existing, {"web": 5}, services=["web"]))["web"] == \
+        ["noop", "noop", "noop", "create", "create"]
+    assert kinds(plan_project(project, existing, {"web": 1}, services=["web"]))["web"] == \
+        ["noop", "remove", "remove"]
+
+
+def test_recreate_takes_the_canonical_name() -> None:
+    """A container docker-compose 1.29 made (``demo_web_1``, another hash) comes back as
+    ``demo-web-1``, as Compose v2 does; one left alone keeps its name."""
+    project = load_text(TEXT, name="demo")
+    old = _container("demo", "web", 1, "hash-of-1.29")
+    old["Names"] = ["/demo_web_1"]
+    kept = _container("demo", "db", 1, config_hash(project.services["db"]))
+    kept["Names"] = ["/demo_db_1"]
+    plan = plan_project(project, [old, kept])
+    assert [(a.kind, a.name) for a in plan["web"].actions] == [("recreate", "demo-web-1")]
+    assert [(a.kind, a.name) for a in plan["db"].actions] == [("noop", "demo_db_1")]
