@@ -15,7 +15,9 @@ from dockyard.api.router import Router
 from dockyard.api.routes import register_all
 from dockyard.builder.cache import BuildCache
 from dockyard.content.store import ContentStore
+from dockyard.cluster.node import SwarmNode
 from dockyard.daemon.config import DaemonConfig
+from dockyard.daemon.swarmexec import EngineExecutor, swarm_description
 from dockyard.engine.attach import AttachHub
 from dockyard.engine.containers import Containers
 from dockyard.engine.engine import Engine
@@ -95,6 +97,8 @@ class Daemon:
                                         tuple(config.insecure_registries), config.offline),
                              time.time())
         lifecycle.health = HealthMonitor(containers, self.engine.execs)
+        self.swarm = SwarmNode(self.paths.data_root / "swarm", EngineExecutor(self.engine),
+                               swarm_description)
         self.servers: list[Any] = []
 
     def _daemon_id(self) -> str:
@@ -153,6 +157,7 @@ class Daemon:
                 self.engine.lifecycle.start(cid)
             except Exception as exc:  # noqa: BLE001
                 log.warning("restarting %s at boot failed: %s", cid[:12], exc)
+        self.swarm.boot()
 
     def _sweep_tasks(self) -> None:
         """After adoption: the runtime state and task directories of containers that are not
@@ -238,6 +243,7 @@ class Daemon:
         for host in self.config.hosts:
             if host.startswith("unix://"):
                 Path(host[len("unix://"):]).unlink(missing_ok=True)
+        self.swarm.close()
         self.watcher.stop()
 
 

@@ -158,7 +158,7 @@ def cleanup_network(bridge: str, chain_prefix: str) -> None:
 
 
 def _pids_under(base: Path) -> list[int]:
-    """Shims whose command line names this run's directories."""
+    """Shims (and swarm etcd members) whose command line names this run's directories."""
     found = []
     for proc in Path("/proc").iterdir():
         if not proc.name.isdigit():
@@ -167,7 +167,9 @@ def _pids_under(base: Path) -> list[int]:
             cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ")
         except OSError:
             continue
-        if str(base).encode() in cmdline and b"dockyard-shim" in cmdline:
+        if str(base).encode() in cmdline and (b"dockyard-shim" in cmdline
+                                              or cmdline.startswith(b"/usr/bin/etcd ")
+                                              or cmdline.startswith(b"etcd ")):
             found.append(int(proc.name))
     return found
 

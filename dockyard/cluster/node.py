@@ -1,0 +1,266 @@
+"""This daemon as a swarm node: init/join/leave, the loops it runs, and the API backend.
+
+A manager runs an etcd member (``host.etcd``) and the :class:`~dockyard.cluster.manager.Manager`
+campaign; every node runs a heartbeat (a key on a short lease: its presence is the node's
+``ready``) and its :class:`~dockyard.cluster.agent.Agent`. All of them only talk to the
+cluster store. The membership survives daemon restarts (``membership``); ``boot`` resumes it.
+"""
+from __future__ import annotations
+
+import logging
+import shutil
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from dockyard import errors
+from dockyard.cluster import membership as ms
+from dockyard.cluster.agent import Agent, Executor
+from dockyard.cluster.api import (ALREADY_IN_SWARM, NOT_A_MANAGER, NOT_IN_SWARM, InitRequest,
+                                  JoinRequest)
+from dockyard.cluster.etcdstore import EtcdStore
+from dockyard.cluster.manager import Manager
+from dockyard.cluster.nodeviews import NodeViews
+from dockyard.cluster.objects import (CLUSTER, CLUSTER_ID, HEARTBEATS, LEADER_ELECTION, NODES,
+                                      new_id)
+from dockyard.cluster.store import Object, Put, Store
+from dockyard.host import etcd, netaddr
+from dockyard.util.timefmt import now_rfc3339
+
+log = logging.getLogger("dockyard.cluster")
+
+ROOT = "/dockyard-swarm"
+HEARTBEAT_TTL = 5
+TICK = 0.5
+
+
+class SwarmNode(NodeViews):
+    def __init__(self, directory: Path, executor: Executor,
+                 describe: Callable[[], dict[str, Any]]) -> None:
+        super().__init__()
+        self.directory, self.executor, self.describe = directory, executor, describe
+        self.state_file = directory / "state.json"
+        self.member: ms.Membership | None = None
+        self._lock = threading.RLock()
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._lease = 0
+        self._manager: Manager | None = None
+
+    # -- lifecycle ----------------------------------------------------------------------
+    def boot(self) -> None:
+        member = ms.load(self.state_file)
+        if member is None:
+            return
+        try:
+            self._connect(member)
+        except errors.DockyardError as exc:
+            log.error("swarm: cannot resume membership: %s", exc)
+            self.error = str(exc)
+            self.member = member
+
+    def close(self) -> None:
+        """Daemon shutdown: stop the loops and this manager's etcd member; stay a member."""
+        self._halt()
+        if self.member is not None and self.member.manager:
+            etcd.stop(self.directory / "etcd")
+
+    def state(self) -> str:
+        if self.member is None:
+            return "inactive"
+        return "error" if self.error else "active"
+
+    def init(self, request: InitRequest) -> str:
+        with self._lock:
+            if self.member is not None:
+                raise errors.Unavailable(ALREADY_IN_SWARM)
+            host, port = ms.split_addr(request.listen_addr)
+            addr = ms.split_addr(request.advertise_addr, port)[0] if request.advertise_addr \
+                else _advertise_for(host)
+            node_id = new_id()
+            listen = addr if host in ("0.0.0.0", "::", "") else host
+            member = ms.Membership(node_id, "manager", addr, [f"http://{addr}:{port}"],
+                                   f"{listen}:{port}", f"{listen}:{port + 1}")
+            etcd.start(etcd.Member(self.directory / "etcd", node_id, member.member_client,
+                                   member.member_peer))
+            try:
+                store = EtcdStore(member.endpoints, root=ROOT)
+                now = now_rfc3339()
+                store.create(Object(CLUSTER, CLUSTER_ID, {
+                    "Spec": {"Name": "default", "Labels": {}, **(request.spec or {})},
+                    "JoinTokens": ms.new_tokens(), "CreatedAt": now,
+                    "RootRotationInProgress": False}))
+                self._register(store, member)
+                store.close()
+                self._connect(member)
+            except BaseException:
+                self._halt()
+                etcd.stop(self.directory / "etcd")
+                raise
+            ms.save(self.state_file, member)
+            return node_id
+
+    def join(self, request: JoinRequest) -> None:
+        with self._lock:
+            if self.member is not None:
+                raise errors.Unavailable(ALREADY_IN_SWARM)
+            ms.check_token(request.join_token)
+            if not request.remote_addrs:
+                raise errors.InvalidArgument("at least 1 RemoteAddr is required to join")
+            endpoints = [f"http://{h}:{p}" for h, p in
+                         (ms.split_addr(a) for a in request.remote_addrs)]
+            store = EtcdStore(endpoints, root=ROOT, retry_for=2.0)
+            try:
+                tokens = store.get(CLUSTER, CLUSTER_ID).spec.get("JoinTokens") or {}
+            except errors.DockyardError as exc:
+                store.close()
+                raise errors.Unavailable(f"could not reach the swarm at "
+                                         f"{', '.join(request.remote_addrs)}: {exc}") from exc
+            if request.join_token == tokens.get("Manager"):
+                store.close()
+                raise errors.NotImplementedYet("joining as a manager is not supported yet: "
+                                               "join with the worker token")
+            if request.join_token != tokens.get("Worker"):
+                store.close()
+                raise errors.InvalidArgument("invalid join token")
+            host = ms.split_addr(request.remote_addrs[0])[0]
+            addr = ms.split_addr(request.advertise_addr)[0] if request.advertise_addr \
+                else _advertise_for(host)
+            member = ms.Membership(new_id(), "worker", addr, endpoints)
+            try:
+                self._register(store, member)
+            finally:
+                store.close()
+            self._connect(member)
+            ms.save(self.state_file, member)
+
+    def leave(self, force: bool) -> None:
+        with self._lock:
+            member = self.member
+            if member is None:
+                raise errors.Unavailable("This node is not part of a swarm")
+            if member.manager and not force:
+                raise errors.Unavailable(
+                    "You are attempting to leave the swarm on a node that is participating "
+                    "as a manager. Removing the last manager erases all current state of the "
+                    "swarm. Use `--force` to ignore this message. ")
+            store = self._store
+            if store is not None and not member.manager:
+                try:
+                    store.delete(HEARTBEATS, member.node_id)
+                except errors.DockyardError:
+                    pass
+            self._halt()
+            for cid in self.executor.containers().values():
+                try:
+                    self.executor.remove(cid)
+                except errors.DockyardError:
+                    pass
+            if member.manager:
+                etcd.stop(self.directory / "etcd")
+                shutil.rmtree(self.directory / "etcd", ignore_errors=True)
+            ms.forget(self.state_file)
+            self.member, self.error = None, ""
+
+    # -- internals ----------------------------------------------------------------------
+    def _register(self, store: Store, member: ms.Membership) -> None:
+        description = self.describe()
+        store.create(Object(NODES, member.node_id, {
+            "Spec": {"Labels": {}, "Role": member.role, "Availability": "active"},
+            "Description": description, "Addr": member.addr,
+            "ManagerAddr": f"{member.addr}:{member.member_client.rpartition(':')[2]}"
+            if member.manager else ""}))
+
+    def _connect(self, member: ms.Membership) -> None:
+        if member.manager:
+            etcd.start(etcd.Member(self.directory / "etcd", member.node_id,
+                                   member.member_client, member.member_peer))
+        store = EtcdStore(member.endpoints, root=ROOT)
+        self._store, self.member, self.error = store, member, ""
+        self._stop = threading.Event()
+        self._heartbeat_once()
+        agent = Agent(store, member.node_id, self.executor, now_rfc3339)
+        self._spawn("swarm-heartbeat", self._heartbeat_loop)
+        self._spawn("swarm-agent", lambda: self._loop(agent.tick))
+        if member.manager:
+            self._manager = Manager(store, member.node_id, lambda: self._lease)
+            self._manager.start()
+
+    def _spawn(self, name: str, target: Callable[[], None]) -> None:
+        thread = threading.Thread(target=target, name=name, daemon=True)
+        thread.start()
+        self._threads.append(thread)
+
+    def _halt(self) -> None:
+        self._stop.set()
+        if self._manager is not None:
+            self._manager.stop()
+            self._manager = None
+        for thread in self._threads:
+            thread.join(timeout=5)
+        self._threads = []
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+
+    def _heartbeat_once(self) -> None:
+        assert self._store is not None and self.member is not None
+        lease = self._store.grant(HEARTBEAT_TTL)
+        self._lease = lease.id
+        self._store.transaction([], [Put(Object(HEARTBEATS, self.member.node_id, {
+            "At": now_rfc3339()}), lease=lease.id, check=False)])
+
+    def _heartbeat_loop(self) -> None:
+        while not self._stop.wait(1.0):
+            store = self._store
+            if store is None:
+                return
+            try:
+                store.keepalive(self._lease)
+            except errors.NotFound:
+                self._try(self._heartbeat_once)
+            except errors.DockyardError as exc:
+                log.warning("swarm heartbeat: %s", exc)
+
+    def _loop(self, work: Callable[[], None]) -> None:
+        while not self._stop.wait(TICK):
+            self._try(work)
+
+    def _try(self, work: Callable[[], None]) -> None:
+        try:
+            work()
+        except errors.DockyardError as exc:
+            log.warning("swarm: %s", exc)
+        except Exception:  # noqa: BLE001 - a loop must survive one bad round
+            log.exception("swarm: unexpected error")
+
+    def _manager_store(self) -> Store:
+        if self.member is None or self._store is None:
+            raise errors.Unavailable(NOT_IN_SWARM)
+        if not self.member.manager:
+            raise errors.Unavailable(NOT_A_MANAGER)
+        return self._store
+
+    def _leader(self) -> str | None:
+        manager = self._manager
+        store = self._store
+        if manager is None or store is None:
+            return None
+        try:
+            return store.leader(LEADER_ELECTION)
+        except errors.DockyardError:
+            return None
+
+
+def _advertise_for(listen_host: str) -> str:
+    """The address to advertise: the listen host if concrete, else the default route's."""
+    if listen_host not in ("0.0.0.0", "::", ""):
+        return listen_host
+    address = netaddr.default_address()
+    if address is None:
+        raise errors.InvalidArgument("could not choose an IP address to advertise since this "
+                                     "system has no default route: use --advertise-addr")
+    return address
+
+

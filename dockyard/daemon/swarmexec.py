@@ -1,0 +1,138 @@
+"""The swarm agent's executor on this daemon's engine: a task becomes a container.
+
+The container is named ``<service>.<slot>.<task id>`` and labelled as Docker labels task
+containers (``com.docker.swarm.service.id``, ``.task.id``, …), so ``docker ps`` shows them as
+Docker does and the agent finds its containers again after a daemon restart. The container
+spec maps onto a create body the way swarmkit's container adapter maps it: ``Command``
+replaces the image's entrypoint, ``Args`` its command; resource limits become HostConfig.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import os
+import socket
+
+from dockyard import errors
+from dockyard.cluster.agent import ContainerState, Run
+from dockyard.engine import system
+from dockyard.engine.engine import Engine
+
+SERVICE_ID = "com.docker.swarm.service.id"
+SERVICE_NAME = "com.docker.swarm.service.name"
+TASK_ID = "com.docker.swarm.task.id"
+TASK_NAME = "com.docker.swarm.task.name"
+NODE_ID = "com.docker.swarm.node.id"
+
+
+def create_body(run: Run) -> dict[str, Any]:
+    spec: Mapping[str, Any] = run.task.spec.get("ContainerSpec") or {}
+    labels = dict(spec.get("Labels") or {})
+    labels.update({SERVICE_ID: run.task.service_id, SERVICE_NAME: run.service_name,
+                   TASK_ID: run.task.id, TASK_NAME: run.name,
+                   NODE_ID: run.node_id})
+    body: dict[str, Any] = {"Image": spec.get("Image", ""), "Labels": labels}
+    if spec.get("Command"):
+        body["Entrypoint"] = list(spec["Command"])
+        body["Cmd"] = list(spec.get("Args") or [])
+    elif spec.get("Args"):
+        body["Cmd"] = list(spec["Args"])
+    for wire, key in (("Env", "Env"), ("WorkingDir", "Dir"), ("User", "User"),
+                      ("Hostname", "Hostname"), ("StopSignal", "StopSignal"), ("Tty", "TTY"),
+                      ("OpenStdin", "OpenStdin")):
+        if spec.get(key):
+            body[wire] = spec[key]
+    if spec.get("Healthcheck"):
+        body["Healthcheck"] = spec["Healthcheck"]
+    if spec.get("StopGracePeriod") is not None:
+        body["StopTimeout"] = int(spec["StopGracePeriod"]) // 1_000_000_000
+    body["HostConfig"] = _host_config(run.task.spec, spec)
+    return body
+
+
+def _host_config(task_spec: Mapping[str, Any], spec: Mapping[str, Any]) -> dict[str, Any]:
+    limits = ((task_spec.get("Resources") or {}).get("Limits") or {})
+    hc: dict[str, Any] = {}
+    if limits.get("NanoCPUs"):
+        hc["NanoCpus"] = int(limits["NanoCPUs"])
+    if limits.get("MemoryBytes"):
+        hc["Memory"] = int(limits["MemoryBytes"])
+    if limits.get("Pids"):
+        hc["PidsLimit"] = int(limits["Pids"])
+    binds = []
+    for m in spec.get("Mounts") or []:
+        if m.get("Type") in ("bind", "volume") and m.get("Target"):
+            source = m.get("Source") or ""
+            suffix = ":ro" if m.get("ReadOnly") else ""
+            if source:
+                binds.append(f"{source}:{m['Target']}{suffix}")
+    if binds:
+        hc["Binds"] = binds
+    if spec.get("Init"):
+        hc["Init"] = True
+    if spec.get("ReadOnly"):
+        hc["ReadonlyRootfs"] = True
+    if spec.get("CapabilityAdd"):
+        hc["CapAdd"] = list(spec["CapabilityAdd"])
+    if spec.get("CapabilityDrop"):
+        hc["CapDrop"] = list(spec["CapabilityDrop"])
+    return hc
+
+
+class EngineExecutor:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def start(self, run: Run) -> tuple[str, int]:
+        rec = self.engine.containers.create(create_body(run), run.name)
+        try:
+            self.engine.lifecycle.start(rec.id)
+        except errors.DockyardError:
+            self._discard(rec.id)
+            raise
+        started = self.engine.containers.lookup(rec.id)
+        return rec.id, int(started.state.pid or 0)
+
+    def _discard(self, cid: str) -> None:
+        try:
+            self.engine.lifecycle.remove(cid, force=True)
+        except errors.DockyardError:
+            pass
+
+    def state(self, container_id: str) -> ContainerState | None:
+        rec = self.engine.containers.get(container_id)
+        if rec is None:
+            return None
+        return ContainerState(rec.state.running, int(rec.state.exit_code or 0),
+                              rec.state.error or "")
+
+    def stop(self, container_id: str, timeout: float) -> None:
+        try:
+            self.engine.lifecycle.stop(container_id, timeout=int(timeout))
+        except errors.NotModified:
+            pass
+
+    def remove(self, container_id: str) -> None:
+        self.engine.lifecycle.remove(container_id, force=True)
+
+    def containers(self) -> dict[str, str]:
+        out = {}
+        for rec in self.engine.containers.all():
+            task_id = (rec.config.get("Labels") or {}).get(TASK_ID)
+            if task_id:
+                out[task_id] = rec.id
+        return out
+
+
+def swarm_description() -> dict[str, Any]:
+    """A node's ``Description`` as this host reports it when it joins."""
+    return {"Hostname": socket.gethostname(),
+            "Platform": {"Architecture": "x86_64", "OS": "linux"},
+            "Resources": {"NanoCPUs": (os.cpu_count() or 1) * 1_000_000_000,
+                          "MemoryBytes": os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")},
+            "Engine": {"EngineVersion": system.version()["Version"], "Plugins": [
+                {"Type": "Log", "Name": "json-file"}, {"Type": "Network", "Name": "bridge"},
+                {"Type": "Network", "Name": "host"}, {"Type": "Network", "Name": "null"},
+                {"Type": "Volume", "Name": "local"}]},
+            "TLSInfo": {}}
