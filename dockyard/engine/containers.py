@@ -22,6 +22,9 @@ from dockyard.metadata.containers import ContainerRecord, ContainerTable, State
 from dockyard.util import ids
 from dockyard.util.timefmt import now_rfc3339
 
+HOST_AND_LINKS = ("conflicting options: host type networking can't be used with links. This "
+                  "would result in undefined behavior")
+
 
 class Containers:
     def __init__(self, table: ContainerTable, images: ImageStore, paths: Paths,
@@ -116,6 +119,7 @@ class Containers:
         if not image_name:
             raise InvalidArgument("no image specified")
         host_config = createconfig.normalise_host_config(body.get("HostConfig"))
+        self._check_links(host_config)
         if name:
             name = ids.validate_container_name(name)
         image = self.images.resolve(image_name)
@@ -151,6 +155,22 @@ class Containers:
             self._locks[cid] = threading.RLock()
         self.events.publish("container", "create", cid, image=image_name, name=name)
         return rec
+
+    def _check_links(self, host_config: dict[str, Any]) -> None:
+        """Docker's create-time check: every ``--link`` names an existing container (400, so
+        the CLI does not take it for a missing image and pull)."""
+        if host_config.get("Links") and host_config.get("NetworkMode") == "host":
+            raise InvalidArgument(HOST_AND_LINKS)
+        if not createconfig.uses_legacy_links(host_config):
+            return
+        for link in host_config.get("Links") or []:
+            target, _ = createconfig.parse_link(link)
+            other = self.find(target)
+            if other is None:
+                raise InvalidArgument(f"could not get container for {target}: "
+                                      f"No such container: {target}")
+            if (other.host_config.get("NetworkMode") or "") == "host":
+                raise InvalidArgument(HOST_AND_LINKS)
 
     def _make_dirs(self, cid: str) -> None:
         base = self.paths.container(cid)

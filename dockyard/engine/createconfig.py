@@ -55,6 +55,24 @@ def merge_env(base: list[str], override: list[str]) -> list[str]:
     return list(result.values())
 
 
+def parse_link(link: str) -> tuple[str, str]:
+    """``--link name[:alias]`` → (container name, alias); also the stored ``/db:/web/db``."""
+    if not link:
+        raise InvalidArgument("empty string specified for links")
+    parts = link.split(":")
+    if len(parts) > 2 or not parts[0].lstrip("/"):
+        raise InvalidArgument(f"bad format for links: {link}")
+    name = parts[0].lstrip("/")
+    alias = parts[1].rsplit("/", 1)[-1] if len(parts) == 2 else ""
+    return name, alias or name
+
+
+def uses_legacy_links(host_config: dict[str, Any]) -> bool:
+    """Links take effect (and are checked) on the default bridge, not on user networks."""
+    mode = host_config.get("NetworkMode") or "default"
+    return mode in ("default", "bridge", "none") or mode.startswith("container:")
+
+
 def command_of(config: dict[str, Any]) -> tuple[str, list[str]]:
     argv = list(config.get("Entrypoint") or []) + list(config.get("Cmd") or [])
     if not argv:

@@ -14,14 +14,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from dockyard.engine import createconfig
 from dockyard.engine.containers import Containers
 from dockyard.engine.paths import Paths
-from dockyard.errors import Conflict, Forbidden, NotFound
+from dockyard.errors import Conflict, DockyardError, Forbidden, Internal, NotFound
 from dockyard.host import netns
 from dockyard.metadata.containers import ContainerRecord
 from dockyard.network import ports as portspecs
 from dockyard.network.bridge import NetworkManager
 from dockyard.network.dns import DnsServer
+from dockyard.network.portalloc import PortAllocator, bind_port
 from dockyard.network.store import Endpoint, Network, PortMapping
 
 log = logging.getLogger("dockyard.engine")
@@ -45,7 +47,9 @@ class Networks:
         self.offline = offline  # no DNS forwarding off the machine
         self.containers = containers
         self.paths = paths
-        self.allocator = portspecs.PortAllocator()
+        # explicit and dynamic host ports are bind-tested, and held by a bound socket while
+        # published: with DNAT nothing else would stop another process binding them
+        self.allocator = PortAllocator(reserve=bind_port)
         self._dns: DnsServer | None = None
         # parallel starts (compose) on one new network: one server, one listener per network
         self._dns_lock = threading.RLock()
@@ -77,11 +81,8 @@ class Networks:
         self.manager.restore()
         for ep in self.manager.endpoints():
             for port in ep.ports:
-                try:
-                    self.allocator.allocate(portspecs.PortBinding(
-                        port.container_port, port.proto, port.host_ip, port.host_port))
-                except Conflict:
-                    pass
+                self.allocator.restore(portspecs.PortBinding(
+                    port.container_port, port.proto, port.host_ip, port.host_port))
             rec = self.containers.get(ep.container_id)
             if rec is None or rec.state.status not in ("running", "paused"):
                 continue
@@ -147,6 +148,8 @@ class Networks:
         wanted = self.wanted(rec)
         if not wanted:
             return None
+        if any(name == "bridge" for name, _ in wanted):
+            self.check_links(rec)  # before anything is made: nothing to undo
         path = self.netns_path(rec)
         path.parent.mkdir(parents=True, exist_ok=True)
         if path.exists():
@@ -166,7 +169,9 @@ class Networks:
                     self._register(net, rec, ep)
             endpoints[0] = self._publish(rec, wanted[0][0], endpoints[0])
         except BaseException:
-            self._release(rec, endpoints, path)
+            # a failed start leaves no veth behind, not even until the kernel's deferred
+            # cleanup of the namespace runs
+            self._release(rec, endpoints, path, delete_links=True)
             raise
         return Sandbox(str(path), endpoints, self._hosts(rec, endpoints),
                        list(dict.fromkeys(nameservers)))
@@ -178,21 +183,44 @@ class Networks:
                                              bindings)
         if not bindings:
             return ep
-        mappings = []
+        taken: list[portspecs.PortBinding] = []
+        try:
+            for binding in bindings:
+                taken.append(self.allocator.allocate(binding))
+            return self.manager.publish(network, rec.id, [
+                PortMapping(b.container_port, b.host_port, b.proto, b.host_ip) for b in taken])
+        except DockyardError as exc:
+            self._release_ports(taken)
+            raise Internal(f"driver failed programming external connectivity on endpoint "
+                           f"{rec.name} ({ep.endpoint_id}): {exc}") from None
+        except BaseException:
+            self._release_ports(taken)
+            raise
+
+    def _release_ports(self, bindings: list[portspecs.PortBinding]) -> None:
         for binding in bindings:
-            concrete = self.allocator.allocate(binding)
-            mappings.append(PortMapping(concrete.container_port, concrete.host_port,
-                                        concrete.proto, concrete.host_ip))
-        return self.manager.publish(network, rec.id, mappings)
+            self.allocator.release(binding)
+
+    def check_links(self, rec: ContainerRecord) -> None:
+        """Start, on the default bridge: every linked container must be running (Docker's
+        ``Cannot link to a non running container: /db AS /web/db``). A link whose container
+        was removed since is dropped, as Docker drops it with the container."""
+        for link in rec.host_config.get("Links") or []:
+            target, alias = createconfig.parse_link(link)
+            other = self.containers.find(target)
+            if other is None or other.id == rec.id:
+                continue
+            if other.state.status not in ("running", "paused"):
+                raise Internal(f"Cannot link to a non running container: /{other.name} AS "
+                               f"/{rec.name}/{alias}")
 
     def _hosts(self, rec: ContainerRecord, endpoints: list[Endpoint]) -> list[str]:
         lines = []
         for link in rec.host_config.get("Links") or []:
-            target, _, alias = link.partition(":")
-            other = self.containers.find(target.lstrip("/"))
-            if other is None:
+            target, alias_name = createconfig.parse_link(link)
+            other = self.containers.find(target)
+            if other is None:  # removed since: the link went with it
                 continue
-            alias_name = alias.rsplit("/", 1)[-1] or other.name
             for ep in self.manager.endpoints(other.id):
                 if any(ep.network_id == mine.network_id for mine in endpoints):
                     lines.append(f"{ep.ip}\t{alias_name} {other.id[:12]} {other.name}")
@@ -213,7 +241,8 @@ class Networks:
         """After the container's task is gone: ports, endpoints, namespace."""
         self._release(rec, self.manager.endpoints(rec.id), self.netns_path(rec))
 
-    def _release(self, rec: ContainerRecord, endpoints: list[Endpoint], path: Path) -> None:
+    def _release(self, rec: ContainerRecord, endpoints: list[Endpoint], path: Path,
+                 delete_links: bool = False) -> None:
         for ep in endpoints:
             for port in ep.ports:
                 self.allocator.release(portspecs.PortBinding(
@@ -223,7 +252,7 @@ class Networks:
                                               container=rec.id)
             try:
                 net = self.manager.get(ep.network_id)
-                self.manager.disconnect(net.name, rec.id, delete_link=False)
+                self.manager.disconnect(net.name, rec.id, delete_link=delete_links)
             except NotFound:
                 pass
         netns.delete(path)

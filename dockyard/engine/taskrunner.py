@@ -84,8 +84,9 @@ class TaskRunner:
             self.volumes.make_mountpoints(rec)
         root = rootfs.mount(self.paths, self.images, rec)
         mounts, tmpfs = self.volumes.attach(rec, root) if self.volumes is not None else ([], None)
-        sandbox = self.networks.setup(rec) if self.networks is not None else None
         try:
+            # setup undoes its own half-done work; the volumes attached above are undone here
+            sandbox = self.networks.setup(rec) if self.networks is not None else None
             return self._launch(rec, runtime, root, mounts, tmpfs, sandbox)
         except BaseException:
             if self.networks is not None:

@@ -221,8 +221,15 @@ class NetworkManager:
             if not 0 < port.host_port < 65536 or not 0 < port.container_port < 65536:
                 raise InvalidArgument(f"invalid port mapping {port.host_port}:"
                                       f"{port.container_port}/{port.proto}")
-            self.firewall.add_port(_port_rule(net, ep, port))
-        ep = replace(ep, ports=ep.ports + tuple(p for p in ports if p not in ep.ports))
+        fresh = [p for p in ports if p not in ep.ports]
+        try:
+            for port in fresh:
+                self.firewall.add_port(_port_rule(net, ep, port))
+        except BaseException:
+            for port in fresh:  # nothing half-published: the endpoint would not record them
+                self.firewall.remove_port(_port_rule(net, ep, port))
+            raise
+        ep = replace(ep, ports=ep.ports + tuple(fresh))
         self.store.put_endpoint(ep)
         return ep
 

@@ -1,4 +1,4 @@
-"""Published ports: Docker's ``-p`` specs, the API's port shapes and host port allocation.
+"""Published ports: Docker's ``-p`` specs and the API's port shapes.
 
 A ``-p`` spec is ``[ip:][hostPort:]containerPort[/proto]`` (go-connections ``nat``): the IP may
 be ``[v6]``, both ports may be ranges (``8000-8010:80-90``, equal sizes) and a host range with a
@@ -7,28 +7,18 @@ single container port (``8000-8010:80``) means "any free port of that range". Pa
 (``{"80/tcp": {}}``), ``HostConfig.PortBindings`` (``{"80/tcp": [{"HostIp", "HostPort"}]}``)
 and, once the ports are bound, ``NetworkSettings.Ports`` (``null`` for exposed-only ports).
 
-``PortAllocator`` picks concrete host ports: explicit ones are checked against what it already
-handed out (Docker's ``Bind for 0.0.0.0:8080 failed: port is already allocated``), dynamic ones
-come from the kernel's ephemeral range, skipping ports some other socket holds (a bind test on
-the host address).
+Picking concrete host ports (and holding them) is ``portalloc``'s business.
 """
 from __future__ import annotations
 
 import ipaddress
-import random
-import socket
-import threading
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, replace
-from pathlib import Path
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from dockyard import errors
 
 PROTOCOLS = ("tcp", "udp", "sctp")
-EPHEMERAL_RANGE_FILE = Path("/proc/sys/net/ipv4/ip_local_port_range")
-DEFAULT_EPHEMERAL_RANGE = (49153, 60999)  # Docker's fallback when /proc is unreadable
-_WILDCARDS = ("", "0.0.0.0", "::")
 
 
 @dataclass(frozen=True)
@@ -258,101 +248,3 @@ def network_settings_ports(exposed: Iterable[str], published: Iterable[PortBindi
         entries.append({"HostIp": binding.listen_ip, "HostPort": str(binding.host_port)})
         ports[binding.key] = entries
     return ports
-
-
-def ephemeral_range(path: Path = EPHEMERAL_RANGE_FILE) -> tuple[int, int]:
-    """The kernel's ephemeral port range (Docker allocates dynamic host ports from it)."""
-    try:
-        low, high = (int(f) for f in path.read_text().split())
-    except (OSError, ValueError):
-        return DEFAULT_EPHEMERAL_RANGE
-    return (low, high) if 0 < low <= high <= 65535 else DEFAULT_EPHEMERAL_RANGE
-
-
-def port_is_free(host_ip: str, port: int, proto: str) -> bool:
-    """Bind test: can a socket of ``proto`` bind ``host_ip:port`` right now?"""
-    if proto == "sctp":
-        return True
-    ip = host_ip or "0.0.0.0"
-    family = socket.AF_INET6 if ":" in ip else socket.AF_INET
-    kind = socket.SOCK_STREAM if proto == "tcp" else socket.SOCK_DGRAM
-    with socket.socket(family, kind) as sock:
-        if proto == "tcp":  # as the proxy does: TIME_WAIT leftovers do not make a port busy
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((ip, port))
-        except OSError:
-            return False
-    return True
-
-
-Probe = Callable[[str, int, str], bool]
-
-
-class PortAllocator:
-    """Hands out host ports, process-wide; thread-safe.
-
-    Explicit ports conflict only with ports this allocator handed out (the listener's bind
-    reports other holders); dynamic ports must also pass ``probe`` (a bind test). A wildcard
-    host IP overlaps every address of the same port and protocol.
-    """
-
-    def __init__(self, port_range: tuple[int, int] | None = None, probe: Probe = port_is_free,
-                 rng: random.Random | None = None) -> None:
-        self._range = port_range or ephemeral_range()
-        self._probe = probe
-        self._rng = rng or random.Random()
-        self._lock = threading.Lock()
-        self._taken: dict[tuple[str, int], set[str]] = {}  # (proto, port) → host IPs
-
-    def allocate(self, binding: PortBinding) -> PortBinding:
-        """The binding with a concrete ``host_port``; Conflict when it cannot have one."""
-        with self._lock:
-            if not binding.dynamic:
-                self._claim(binding.host_ip, binding.proto, binding.host_port)
-                return binding
-            port = self._pick(binding)
-            self._taken.setdefault((binding.proto, port), set()).add(binding.host_ip)
-            return replace(binding, host_port=port, host_port_end=0)
-
-    def release(self, binding: PortBinding) -> None:
-        with self._lock:
-            ips = self._taken.get((binding.proto, binding.host_port), set())
-            ips.discard(binding.host_ip)
-            if not ips:
-                self._taken.pop((binding.proto, binding.host_port), None)
-
-    def allocated(self) -> set[tuple[str, str, int]]:
-        """(proto, host IP, port) of every port handed out and not released."""
-        with self._lock:
-            return {(proto, ip, port) for (proto, port), ips in self._taken.items() for ip in ips}
-
-    def _claim(self, host_ip: str, proto: str, port: int) -> None:
-        if self._overlaps(host_ip, proto, port):
-            raise errors.Conflict(
-                f"Bind for {host_ip or '0.0.0.0'}:{port} failed: port is already allocated")
-        self._taken.setdefault((proto, port), set()).add(host_ip)
-
-    def _overlaps(self, host_ip: str, proto: str, port: int) -> bool:
-        ips = self._taken.get((proto, port))
-        if not ips:
-            return False
-        return host_ip in ips or host_ip in _WILDCARDS or any(ip in _WILDCARDS for ip in ips)
-
-    def _pick(self, binding: PortBinding) -> int:
-        low, high = self._range
-        if binding.host_port:
-            low, high = binding.host_port, binding.host_port_end
-        size = high - low + 1
-        first = self._rng.randrange(size)
-        for i in range(size):
-            port = low + (first + i) % size
-            if self._overlaps(binding.host_ip, binding.proto, port):
-                continue
-            if self._probe(binding.host_ip, port, binding.proto):
-                return port
-        if binding.host_port:
-            raise errors.Conflict(
-                f"Bind for {binding.listen_ip}:{binding.host_port_text()} failed: "
-                "port is already allocated")
-        raise errors.Conflict("all ports are allocated")

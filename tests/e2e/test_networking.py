@@ -3,6 +3,7 @@ links, user-defined networks with DNS, isolation, and clean teardown."""
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import time
 import urllib.request
@@ -67,6 +68,7 @@ def test_fixed_port_conflict_and_bad_spec(daemon: DaemonProcess, bb_image: str,
     assert fetch(f"http://127.0.0.1:{port}/passwd").startswith("root:")
     clash = daemon.docker("run", "--rm", "-p", f"{port}:80", bb_image, "true")
     assert clash.returncode != 0 and b"port is already allocated" in clash.stderr
+    assert b"driver failed programming external connectivity on endpoint" in clash.stderr
     bad = daemon.docker("run", "--rm", "-p", "abc:80", bb_image, "true")
     assert bad.returncode != 0
     ok(daemon, "rm", "-f", name)
@@ -140,3 +142,90 @@ def test_docker_py_networks(docker_client, bb_image: str, name: str) -> None:  #
         c.remove(force=True)
     finally:
         network.remove()
+
+
+def daemon_rules(daemon: DaemonProcess) -> list[str]:
+    """Every iptables rule in the daemon's own chains (filter and nat)."""
+    out = "".join(subprocess.run(["iptables", "-t", table, "-S"], capture_output=True,
+                                 text=True).stdout for table in ("filter", "nat"))
+    return [line for line in out.splitlines() if daemon.chain_prefix in line]
+
+
+def state_of(daemon: DaemonProcess, name: str) -> dict[str, object]:
+    state: dict[str, object] = json.loads(ok(daemon, "inspect", name))[0]["State"]
+    return state
+
+
+def test_port_held_by_another_process(daemon: DaemonProcess, bb_image: str, name: str) -> None:
+    holder = socket.socket()
+    holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    holder.bind(("127.0.0.1", 0))
+    holder.listen(1)
+    port = holder.getsockname()[1]
+    try:
+        veths = host_links().count("@")
+        failed = daemon.docker("run", "-d", "--name", name, "-p", f"127.0.0.1:{port}:80",
+                               bb_image, "httpd", "-f", "-p", "80", "-h", "/etc")
+        err = failed.stderr.decode()
+        assert failed.returncode == 125, err
+        assert f"driver failed programming external connectivity on endpoint {name} (" in err
+        assert f"listen tcp4 127.0.0.1:{port}: bind: address already in use" in err
+        assert not [r for r in daemon_rules(daemon) if f"--dport {port}" in r]
+        assert host_links().count("@") == veths
+        state = state_of(daemon, name)
+        assert state["Status"] == "created" and "address already in use" in str(state["Error"])
+        cid = json.loads(ok(daemon, "inspect", name))[0]["Id"]
+        assert not (daemon.base / "run" / "netns" / cid[:16]).exists()
+    finally:
+        holder.close()
+    ok(daemon, "start", name)  # the port is free now: the same container starts
+    assert fetch(f"http://127.0.0.1:{port}/passwd").startswith("root:")
+    assert state_of(daemon, name)["Error"] == ""
+    assert [r for r in daemon_rules(daemon) if f"--dport {port}" in r]
+    with socket.socket() as intruder:  # while published, the daemon holds the port
+        intruder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        with pytest.raises(OSError):
+            intruder.bind(("127.0.0.1", port))
+    ok(daemon, "rm", "-f", name)
+    assert not [r for r in daemon_rules(daemon) if f"--dport {port}" in r]
+    with socket.socket() as again:  # removed: the port is released
+        again.bind(("127.0.0.1", port))
+
+
+def test_udp_port_held_by_another_process(daemon: DaemonProcess, bb_image: str,
+                                          name: str) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as holder:
+        holder.bind(("127.0.0.1", 0))
+        port = holder.getsockname()[1]
+        failed = daemon.docker("run", "--rm", "-p", f"127.0.0.1:{port}:53/udp", bb_image,
+                               "true")
+        assert failed.returncode == 125
+        assert f"listen udp4 127.0.0.1:{port}: bind: address already in use".encode() in \
+            failed.stderr
+        assert not [r for r in daemon_rules(daemon) if f"--dport {port}" in r]
+        tcp = daemon.docker("run", "--rm", "-p", f"127.0.0.1:{port}:53/tcp", bb_image, "true")
+        assert tcp.returncode == 0, tcp.stderr.decode()  # another protocol, another port
+
+
+def test_link_errors(daemon: DaemonProcess, bb_image: str, name: str) -> None:
+    missing = daemon.docker("run", "--name", f"{name}-x", "--link", f"{name}-none:web",
+                            bb_image, "true")
+    assert missing.returncode == 125
+    assert f"could not get container for {name}-none".encode() in missing.stderr
+    assert b"Unable to find image" not in missing.stderr  # a 400, not a 404: no pull
+    assert daemon.docker("inspect", f"{name}-x").returncode != 0  # nothing was created
+    ok(daemon, "create", "--name", f"{name}-db", bb_image, "httpd", "-f", "-p", "80",
+       "-h", "/etc")
+    veths = host_links().count("@")
+    stopped = daemon.docker("run", "--name", f"{name}-web", "--link", f"{name}-db:db",
+                            bb_image, "grep", "db", "/etc/hosts")
+    expected = f"Cannot link to a non running container: /{name}-db AS /{name}-web/db"
+    assert stopped.returncode != 0 and expected in stopped.stderr.decode()
+    assert host_links().count("@") == veths
+    state = state_of(daemon, f"{name}-web")
+    assert state["Status"] == "created" and expected in str(state["Error"])
+    ok(daemon, "start", f"{name}-db")
+    ok(daemon, "start", f"{name}-web")
+    assert ok(daemon, "wait", f"{name}-web").strip() == "0"
+    assert "db" in ok(daemon, "logs", f"{name}-web")
+    ok(daemon, "rm", "-f", f"{name}-db", f"{name}-web")

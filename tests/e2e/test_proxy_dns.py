@@ -23,7 +23,8 @@ import pytest
 from dockyard import errors
 from dockyard.network import dnscodec as c
 from dockyard.network.dns import DnsServer
-from dockyard.network.ports import PortAllocator, PortBinding
+from dockyard.network.portalloc import PortAllocator
+from dockyard.network.ports import PortBinding
 from dockyard.network.proxy import PortForwarder, Target
 
 LOCAL = "127.0.0.1"
