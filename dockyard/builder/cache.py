@@ -4,6 +4,10 @@ A key is the digest of everything that decides a step's result: the parent image
 instruction as it will run (variables expanded, build args that it uses), and for COPY/ADD the
 checksum of every source file. Same key, same result — so a hit reuses the image, and a miss
 invalidates every later step (their parent changes).
+
+Beside the keys, the cache notes which steps were built on top of each parent (instruction
+and build args, no sources): one lookup then tells why a step missed — its instruction or
+build args changed while its parent stayed the same (see :mod:`dockyard.builder.misses`).
 """
 from __future__ import annotations
 
@@ -60,6 +64,24 @@ class BuildCache:
             cur.execute("INSERT OR REPLACE INTO build_sources(key, files) VALUES(?,?)",
                         (_without_sources(key), json.dumps(files)))
 
+    def steps_from(self, parent: str) -> list[tuple[str, tuple[str, ...]]]:
+        """(instruction, build args) of the steps built on ``parent`` before, oldest first."""
+        rows = self.db.query("SELECT files FROM build_sources WHERE key=?",
+                             (_parent_note(parent),))
+        if not rows:
+            return []
+        return [(str(inst), tuple(str(e) for e in extra))
+                for inst, extra in json.loads(rows[0][0])]
+
+    def remember_step(self, key: StepKey) -> None:
+        """Note that ``key``'s instruction was built on its parent (the newest few are kept)."""
+        entry = (key.instruction, key.extra)
+        seen = [item for item in self.steps_from(key.parent) if item != entry]
+        seen = [*seen, entry][-_NOTES_PER_PARENT:]
+        with self.db.tx() as cur:
+            cur.execute("INSERT OR REPLACE INTO build_sources(key, files) VALUES(?,?)",
+                        (_parent_note(key.parent), json.dumps([list(i) for i in seen])))
+
     def forget_image(self, image_id: str) -> None:
         with self.db.tx() as cur:
             cur.execute("DELETE FROM build_cache WHERE image_id=?", (image_id,))
@@ -71,6 +93,14 @@ class BuildCache:
         with self.db.tx() as cur:
             cur.execute("DELETE FROM build_cache")
             cur.execute("DELETE FROM build_sources")
+
+
+_NOTES_PER_PARENT = 32
+
+
+def _parent_note(parent: str) -> str:
+    """Where the steps built on ``parent`` are noted (apart from every StepKey digest)."""
+    return "parent:" + hashlib.sha256(parent.encode()).hexdigest()
 
 
 def _without_sources(key: StepKey) -> str:

@@ -30,6 +30,19 @@ class RunOptions:
     extra_hosts: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True)
+class Removal:
+    """When a RUN step's container goes, as the classic builder decides: after a successful
+    step (``--rm``, the default), never (``--rm=false``), or always (``--force-rm``, even when
+    the step failed; without it a failed step's container is kept for inspection)."""
+
+    rm: bool = True
+    force_rm: bool = False
+
+    def removes(self, succeeded: bool) -> bool:
+        return self.force_rm or (self.rm and succeeded)
+
+
 class StepExecutor(Protocol):
     def resolve(self, name: str) -> ImageRef:
         """An image by name or id (NotFound if missing); ``scratch`` gives ImageRef("")."""
@@ -41,7 +54,8 @@ class StepExecutor(Protocol):
             opts: RunOptions, output: Output, created_by: str,
             announce: Callable[[str], None] = lambda cid: None) -> str:
         """Run ``argv`` in a container of ``parent`` (``run_config`` gives env, user, workdir)
-        and commit the result; returns the new image id. Raises on a non-zero exit."""
+        and commit the result; returns the new image id. Raises on a non-zero exit. The
+        container is then removed or kept as the build's :class:`Removal` says."""
 
     def write(self, parent: ImageRef, run_config: dict[str, Any], created_by: str,
               fill: Callable[[Path], None]) -> str:

@@ -4,6 +4,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from dockyard.builder.executor import Removal
+
 
 @dataclass(frozen=True)
 class BuildOptions:
@@ -23,3 +25,7 @@ class BuildOptions:
     pull: bool = False
     explain_cache: bool = False
     extra_hosts: tuple[str, ...] = ()
+
+    @property
+    def removal(self) -> Removal:
+        return Removal(self.rm, self.force_rm)

@@ -1,8 +1,11 @@
 """Runs a parsed Dockerfile: stages in dependency order, one cached step per instruction.
 
 Output follows the classic builder (``Step 2/4 : RUN …``, `` ---> Using cache``,
-`` ---> <id>``, ``Successfully built/tagged``) plus one line saying *why* a COPY/ADD missed
-the cache, and, with ``explain_cache``, each step's cache key.
+`` ---> Running in <id>``, `` ---> Removed intermediate container <id>``, `` ---> <id>``,
+``Successfully built/tagged``) plus one line saying *why* a step missed the cache when that is
+cheap to know (:mod:`dockyard.builder.misses`), and, with ``explain_cache``, each step's
+cache key. Flags the classic builder does not carry out are refused
+(:mod:`dockyard.builder.unsupported`).
 """
 from __future__ import annotations
 
@@ -13,10 +16,11 @@ from pathlib import Path
 from typing import Any
 
 from dockyard.builder import commands as c
-from dockyard.builder import stepconfig
+from dockyard.builder import stepconfig, unsupported
 from dockyard.builder.cache import BuildCache, StepKey
 from dockyard.builder.executor import ImageRef, RunOptions, StepExecutor
-from dockyard.builder.instructions import Dockerfile, Stage, parse_stages
+from dockyard.builder.instructions import Dockerfile, Stage, parse_stages, resolve_meta_args
+from dockyard.builder.misses import missed_reason
 from dockyard.builder.options import BuildOptions
 from dockyard.builder.shell import expand_word, expand_words
 from dockyard.builder.placement import copy_into
@@ -52,6 +56,7 @@ class Solver:
         self.step_no = 0
         self.total = 0
         self.used_args: set[str] = set()
+        self.diverged_at = ""   # "step 3" once a step of this stage missed for a known reason
 
     def say(self, text: str) -> None:
         if not self.opts.quiet:
@@ -60,6 +65,7 @@ class Solver:
     # -- the whole build ----------------------------------------------------------------
     def build(self, text: str) -> str:
         dockerfile = parse_stages(text)
+        unsupported.check_parsed(dockerfile)
         stages = self._needed(dockerfile)
         self.total = sum(1 + len(s.instructions) for s in stages)
         image = ImageRef("")
@@ -113,6 +119,12 @@ class Solver:
     def _stage(self, dockerfile: Dockerfile, stage: Stage) -> ImageRef:
         self.step_no += 1
         self.say(f"Step {self.step_no}/{self.total} : {stage.original}\n")
+        self.diverged_at = ""
+        if stage.platform:
+            env = {"BUILDPLATFORM": "linux/amd64", "TARGETPLATFORM": "linux/amd64",
+                   **resolve_meta_args(dockerfile.meta_args, self.opts.build_args,
+                                       dockerfile.escape)}
+            unsupported.check_platform(expand_word(stage.platform, env, dockerfile.escape))
         base_name = dockerfile.expand_from(stage, self.opts.build_args)
         base = self.stage_images.get(base_name.lower()) or self.steps.resolve(base_name)
         self.say(f" ---> {short(base.id)}\n" if base.id else " ---> \n")
@@ -143,6 +155,7 @@ class Solver:
         def words(word: str) -> list[str]:
             return expand_words(word, env, escape)
 
+        unsupported.check_step(inst)
         if isinstance(inst, c.Arg):
             self._arg(state, inst, expand)
             return
@@ -157,7 +170,7 @@ class Solver:
                 state.inherited_cmd = False
             self._cached_or(state, StepKey(state.image.id, created_by), created_by,
                             lambda: self.steps.metadata(state.image, config, created_by),
-                            config)
+                            config, inst.keyword)
 
     def _arg(self, state: StageState, inst: c.Arg, expand: Callable[[str], str]) -> None:
         meta = state.meta
@@ -202,14 +215,23 @@ class Solver:
             containers.append(cid)
             self.say(f" ---> Running in {cid[:12]}\n")
 
+        def removed(succeeded: bool) -> None:
+            if self.opts.removal.removes(succeeded):
+                for cid in containers:
+                    self.say(f" ---> Removed intermediate container {cid[:12]}\n")
+
         def execute() -> str:
-            image_id = self.steps.run(state.image, dict(state.config) | {"Env": run_env["Env"]},
-                                      argv, opts, self._output, created_by, announce=announce)
-            for cid in containers:
-                self.say(f"Removing intermediate container {cid[:12]}\n")
+            try:
+                image_id = self.steps.run(state.image,
+                                          dict(state.config) | {"Env": run_env["Env"]}, argv,
+                                          opts, self._output, created_by, announce=announce)
+            except Exception:
+                removed(False)
+                raise
+            removed(True)
             return image_id
 
-        self._cached_or(state, key, created_by, execute, state.config)
+        self._cached_or(state, key, created_by, execute, state.config, "RUN")
 
     def _output(self, data: bytes) -> None:
         self.say(data.decode("utf-8", "replace"))
@@ -240,12 +262,12 @@ class Solver:
         key = StepKey(state.image.id, f"{word} {json.dumps(requested)} {dest} "
                       f"chown={inst.chown} chmod={inst.chmod} from={from_stage}",
                       sources=digest.digest)
-        previous = self.cache.sources_for(key)
-        if previous is not None and self.cache.get(key) is None and not self.opts.no_cache:
-            changes = explain_change(previous, digest.files)
-            if changes:
-                self.say(f" ---> cache miss: {word} {' '.join(requested)} "
-                         f"{', '.join(changes[:3])}{' …' if len(changes) > 3 else ''}\n")
+
+        def files_changed() -> str:
+            previous = self.cache.sources_for(key)
+            changes = explain_change(previous, digest.files) if previous is not None else []
+            return f"{word} {' '.join(requested)} {', '.join(changes[:3])}" \
+                f"{' …' if len(changes) > 3 else ''}" if changes else ""
         workdir = state.config.get("WorkingDir") or "/"
 
         def fill(rootfs: Path) -> None:
@@ -255,12 +277,13 @@ class Solver:
 
         self._cached_or(state, key, created_by,
                         lambda: self.steps.write(state.image, state.config, created_by, fill),
-                        state.config)
+                        state.config, word, files_changed)
         self.cache.remember_sources(key, dict(digest.files))
 
     # -- the cache ----------------------------------------------------------------------
     def _cached_or(self, state: StageState, key: StepKey, created_by: str,
-                   execute: Callable[[], str], config: dict[str, Any]) -> None:
+                   execute: Callable[[], str], config: dict[str, Any], keyword: str,
+                   files_changed: Callable[[], str] = lambda: "") -> None:
         if self.opts.explain_cache:
             self.say(f" ---> cache key {key.digest[7:19]}: {key.explain()}\n")
         hit = None if self.opts.no_cache else self.cache.get(key)
@@ -268,13 +291,24 @@ class Solver:
         if image is not None:
             self.say(" ---> Using cache\n")
         else:
+            if not self.opts.no_cache:
+                self._explain_miss(key, keyword, hit or "", files_changed)
             image_id = execute()
             self.cache.put(key, image_id)
+            self.cache.remember_step(key)
             image = self.steps.get(image_id)
             assert image is not None
         self.say(f" ---> {short(image.id)}\n")
         state.image = image
         state.config = dict(image.run_config) if image.run_config else dict(config)
+
+    def _explain_miss(self, key: StepKey, keyword: str, stale_hit: str,
+                      files_changed: Callable[[], str]) -> None:
+        reason = "" if stale_hit else files_changed()
+        reason = reason or missed_reason(self.cache, key, keyword, stale_hit, self.diverged_at)
+        if reason:
+            self.say(f" ---> cache miss: {reason}\n")
+            self.diverged_at = self.diverged_at or f"step {self.step_no}"
 
     def _labels(self, image: ImageRef) -> ImageRef:
         config = dict(image.run_config)
@@ -285,7 +319,7 @@ class Solver:
             f"{k}={v}" for k, v in self.opts.labels.items())
         state = StageState(image, config)
         self._cached_or(state, StepKey(image.id, created_by), created_by,
-                        lambda: self.steps.metadata(image, config, created_by), config)
+                        lambda: self.steps.metadata(image, config, created_by), config, "LABEL")
         return state.image
 
 

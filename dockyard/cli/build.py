@@ -109,6 +109,9 @@ def _build(ctx: Context, ns: argparse.Namespace) -> int:
                     image_id = message["aux"].get("ID", image_id)
                 elif "stream" in message and not ns.quiet:
                     ctx.out(message["stream"], end="")
+                elif message.get("status") and not ns.quiet:  # pulling a FROM image
+                    ident = message.get("id")
+                    ctx.out(f"{ident}: {message['status']}" if ident else message["status"])
     except APIError as exc:
         raise StatusError(f"Error response from daemon: {exc.message}") from None
     if ns.quiet:

@@ -1,5 +1,10 @@
 """The engine side of the builder: each step runs in a real container (same runtime, limits
-and confinement as ``docker run``) and is committed as an intermediate image."""
+and confinement as ``docker run``) and is committed as an intermediate image.
+
+Like the classic builder, a RUN step's container is removed after the step succeeded
+(``rm``, the default), kept with ``--rm=false``, and kept after a failed step unless
+``--force-rm`` (then it is always removed). A FROM image that is missing locally, or every
+one with ``--pull``, is pulled through :class:`~dockyard.engine.buildpull.BuildPuller`."""
 from __future__ import annotations
 
 import socket
@@ -9,9 +14,9 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from dockyard.builder.executor import ImageRef, Output, RunOptions
+from dockyard.builder.executor import ImageRef, Output, Removal, RunOptions
 from dockyard.engine import rootfs
 from dockyard.engine.attach import Session
 from dockyard.engine.containers import Containers
@@ -22,6 +27,9 @@ from dockyard.image.model import Image
 from dockyard.metadata.containers import ContainerRecord
 from dockyard.types import reference
 from dockyard.util.timefmt import now_rfc3339
+
+if TYPE_CHECKING:
+    from dockyard.engine.buildpull import BuildPuller
 
 BUILD_LABEL = "io.dockyard.build-step"
 
@@ -36,17 +44,27 @@ class StepFailed(InvalidArgument):
 
 class EngineSteps:
     def __init__(self, containers: Containers, lifecycle: Lifecycle, images: Images,
-                 mtime_clamp: int | None = None) -> None:
+                 mtime_clamp: int | None = None, *, removal: Removal = Removal(),
+                 puller: "BuildPuller | None" = None) -> None:
         self.containers = containers
         self.lifecycle = lifecycle
         self.images = images
         # SOURCE_DATE_EPOCH: no file in a new layer is newer, so rebuilds give the same digests
         self.mtime_clamp = mtime_clamp
+        self.removal = removal
+        self.puller = puller
+
+    def configured(self, removal: Removal, puller: "BuildPuller | None") -> "EngineSteps":
+        """The same steps for one build's options (``--rm``, ``--force-rm``, ``--pull``)."""
+        return EngineSteps(self.containers, self.lifecycle, self.images, self.mtime_clamp,
+                           removal=removal, puller=puller)
 
     # -- images -------------------------------------------------------------------------
     def resolve(self, name: str) -> ImageRef:
         if name == "scratch":
             return ImageRef("")
+        if self.puller is not None:
+            return _ref(self.puller.resolve(name))
         return _ref(self.images.store.resolve(name))
 
     def get(self, image_id: str) -> ImageRef | None:
@@ -90,6 +108,7 @@ class EngineSteps:
                 "NanoCpus": opts.nano_cpus, "ExtraHosts": list(opts.extra_hosts)}
         rec = self._container(parent, run_config, argv, host)
         announce(rec.id)
+        succeeded = False
         try:
             code = self._run_attached(rec, output)
             if code != 0:
@@ -97,10 +116,13 @@ class EngineSteps:
                                  f"{code}", code)
             entry = {"created": now_rfc3339(), "created_by": created_by}
             upper = self.containers.paths.container(rec.id) / "upper"
-            return self.images.derive(self._base(parent), run_config, entry, upper=upper,
-                                      mtime_clamp=self.mtime_clamp).id
+            image_id = self.images.derive(self._base(parent), run_config, entry, upper=upper,
+                                          mtime_clamp=self.mtime_clamp).id
+            succeeded = True
+            return image_id
         finally:
-            self._discard(rec)
+            if self.removal.removes(succeeded):
+                self._discard(rec)
 
     def _run_attached(self, rec: ContainerRecord, output: Output) -> int:
         ours, theirs = socket.socketpair()

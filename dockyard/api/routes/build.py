@@ -9,6 +9,7 @@ from dockyard.api.http import Request
 from dockyard.api.progress import stream_json
 from dockyard.api.router import Router
 from dockyard.builder.options import BuildOptions
+from dockyard.engine import build as engine_build
 from dockyard.errors import InvalidArgument
 
 if TYPE_CHECKING:
@@ -43,7 +44,9 @@ def options_from(req: Request) -> BuildOptions:
 def register(router: Router, engine: "Engine") -> None:
     def build(req: Request) -> None:
         opts = options_from(req)
-        stream_json(req, lambda emit: engine.build(opts, req.body, emit))
+        registry_config = req.headers.get("X-Registry-Config") or ""
+        stream_json(req, lambda emit: engine_build.run(engine, opts, req.body, emit,
+                                                       registry_config))
 
     def prune(req: Request) -> None:
         removed = engine.build_cache.size()
