@@ -5,14 +5,12 @@ import socket
 import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, BinaryIO
+from typing import Any
 
 from dockyard.diff import archive
 from dockyard.diff.changes import Change, overlay_changes
 from dockyard.builder.cache import BuildCache
-from dockyard.builder.options import BuildOptions
-from dockyard.engine import build, rootfs
-from dockyard.engine.buildsteps import EngineSteps
+from dockyard.engine import rootfs
 from dockyard.engine.attach import AttachHub, Session
 from dockyard.engine.containers import Containers
 from dockyard.engine.events import EventBus
@@ -45,14 +43,6 @@ class Engine:
     networks: Networks
     registries: Registries
     started_at: float = 0.0
-
-    # -- build --------------------------------------------------------------------------
-    def build(self, opts: BuildOptions, body: BinaryIO,
-              emit: Callable[[dict[str, Any]], None]) -> str:
-        epoch = str(opts.build_args.get("SOURCE_DATE_EPOCH") or "")
-        steps = EngineSteps(self.containers, self.lifecycle, self.images,
-                            int(epoch) if epoch.isdigit() else None)
-        return build.build(steps, self.build_cache, self.paths, opts, body, emit)
 
     # -- inspection ---------------------------------------------------------------------
     def lowers_of(self, rec: ContainerRecord) -> list[str]:
