@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 from collections.abc import Callable
+from typing import Any
 from urllib.parse import quote
 
 from dockyard.cli.command import Command, FlagParser, StatusError
@@ -92,7 +94,9 @@ def find(ctx: Context, name: str, kinds: tuple[str, ...], size: bool) -> str:
 
 
 def inspect_all(ctx: Context, names: list[str], kinds: tuple[str, ...], fmt: str | None,
-                size: bool = False) -> int:
+                size: bool = False, typed: Callable[[Any], Any] | None = None) -> int:
+    """``typed``: for objects docker decodes and marshals again instead of printing the
+    daemon's bytes (e.g. volumes), the Go struct's view of the decoded JSON."""
     template = None
     if fmt and fmt != "json":
         try:
@@ -103,22 +107,40 @@ def inspect_all(ctx: Context, names: list[str], kinds: tuple[str, ...], fmt: str
     errors: list[str] = []
     for name in names:
         try:
-            raws.append(find(ctx, name, kinds, size))
+            raw = find(ctx, name, kinds, size)
+            raws.append(go_marshal(typed(json.loads(raw))) if typed else raw)
         except LookupError as exc:
             errors.append(str(exc))
         except APIError as exc:
             errors.append(f"Error response from daemon: {exc.message}")
-    _print(ctx, raws, template)
+    _print(ctx, raws, template, compact=fmt == "json")
     if errors:
         raise StatusError("\n".join(errors))
     return 0
 
 
-def _print(ctx: Context, raws: list[str], template: Template | None) -> None:
+def go_marshal(value: Any) -> str:
+    """Go's json.Marshal: compact, non-ASCII kept, ``<``, ``>``, ``&`` escaped."""
+    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def compact_json(raw: str) -> str:
+    """Go's json.Compact: drop the whitespace between tokens, strings untouched."""
+    return "".join(part if i % 2 else re.sub(r"\s+", "", part)
+                   for i, part in enumerate(re.split(r'("(?:[^"\\]|\\.)*")', raw)))
+
+
+def _print(ctx: Context, raws: list[str], template: Template | None,
+           compact: bool = False) -> None:
+    """docker's inspectors: indented JSON, compact JSON (``-f json``), or one template line
+    per object (a lone newline when nothing was found)."""
     if template is None:
         joined = "[" + ",".join(r.strip() for r in raws) + "]"
-        ctx.out(indent_json(joined) if raws else "[]")
+        ctx.out(compact_json(joined) if compact else indent_json(joined) if raws else "[]")
         return
+    if not raws:
+        ctx.out()
     for raw in raws:
         try:
             ctx.out(template.execute(json.loads(raw)))
