@@ -26,7 +26,7 @@ from dockyard.cli import (
     transfer,
 )
 from dockyard.cli import run as run_mod
-from dockyard.cli import networks, volumes
+from dockyard.cli import networks, nodes, services, swarm, volumes
 from dockyard.cli.command import (
     PROG,
     Command,
@@ -63,6 +63,9 @@ GROUPS: dict[str, tuple[str, dict[str, Command]]] = {
         "inspect": inspect.IMAGE_INSPECT, "ls": images.IMAGES, "list": images.IMAGES,
         "rm": images.RMI, "remove": images.RMI, "prune": images.PRUNE}),
     "network": ("Manage networks", networks.GROUP),
+    "node": ("Manage Swarm nodes", nodes.NODE),
+    "service": ("Manage Swarm services", services.SERVICE),
+    "swarm": ("Manage Swarm", swarm.SWARM),
     "system": ("Manage dockyard", {"df": diskusage.DF, "prune": diskusage.PRUNE,
                                    "info": TOP["info"], "events": TOP["events"]}),
     "volume": ("Manage volumes", volumes.GROUP),

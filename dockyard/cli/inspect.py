@@ -94,9 +94,11 @@ def find(ctx: Context, name: str, kinds: tuple[str, ...], size: bool) -> str:
 
 
 def inspect_all(ctx: Context, names: list[str], kinds: tuple[str, ...], fmt: str | None,
-                size: bool = False, typed: Callable[[Any], Any] | None = None) -> int:
+                size: bool = False, typed: Callable[[Any], Any] | None = None,
+                fetch: Callable[[str], str] | None = None) -> int:
     """``typed``: for objects docker decodes and marshals again instead of printing the
-    daemon's bytes (e.g. volumes), the Go struct's view of the decoded JSON."""
+    daemon's bytes (e.g. volumes), the Go struct's view of the decoded JSON. ``fetch``:
+    the raw JSON of one name, instead of the lookup by kind (LookupError: not found)."""
     template = None
     if fmt and fmt != "json":
         try:
@@ -107,7 +109,7 @@ def inspect_all(ctx: Context, names: list[str], kinds: tuple[str, ...], fmt: str
     errors: list[str] = []
     for name in names:
         try:
-            raw = find(ctx, name, kinds, size)
+            raw = fetch(name) if fetch else find(ctx, name, kinds, size)
             raws.append(go_marshal(typed(json.loads(raw))) if typed else raw)
         except LookupError as exc:
             errors.append(str(exc))

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import shutil
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -88,7 +88,7 @@ class SwarmNode(NodeViews):
                 store = EtcdStore(member.endpoints, root=ROOT)
                 now = now_rfc3339()
                 store.create(Object(CLUSTER, CLUSTER_ID, {
-                    "Spec": {"Name": "default", "Labels": {}, **(request.spec or {})},
+                    "Spec": _cluster_spec(request.spec),
                     "JoinTokens": ms.new_tokens(), "CreatedAt": now,
                     "RootRotationInProgress": False}))
                 self._register(store, member)
@@ -251,6 +251,12 @@ class SwarmNode(NodeViews):
             return store.leader(LEADER_ELECTION)
         except errors.DockyardError:
             return None
+
+
+def _cluster_spec(given: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The cluster spec as stored: the client's, with nulls (docker sends many) left out."""
+    spec = {k: v for k, v in (given or {}).items() if v is not None}
+    return {**spec, "Name": spec.get("Name") or "default", "Labels": spec.get("Labels") or {}}
 
 
 def _advertise_for(listen_host: str) -> str:
