@@ -17,7 +17,7 @@ from typing import Any
 from dockyard import errors
 from dockyard.cluster import membership as ms
 from dockyard.cluster.agent import Agent, Executor
-from dockyard.cluster.api import (ALREADY_IN_SWARM, NOT_A_MANAGER, NOT_IN_SWARM, InitRequest,
+from dockyard.types.swarm import (ALREADY_IN_SWARM, NOT_A_MANAGER, NOT_IN_SWARM, InitRequest,
                                   JoinRequest)
 from dockyard.cluster.etcdstore import EtcdStore
 from dockyard.cluster.manager import Manager
@@ -70,6 +70,12 @@ class SwarmNode(NodeViews):
         if self.member is None:
             return "inactive"
         return "error" if self.error else "active"
+
+    def ping(self) -> str:
+        member, state = self.member, self.state()
+        if member is None or state != "active":
+            return state
+        return f"active/{member.role}"
 
     def init(self, request: InitRequest) -> str:
         with self._lock:

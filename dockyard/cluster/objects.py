@@ -21,7 +21,8 @@ from typing import Any
 
 from dockyard.cluster.store import Object
 
-CLUSTER, NODES, SERVICES, TASKS = "cluster", "nodes", "services", "tasks"
+from dockyard.types.swarm import CLUSTER, NODES, SERVICES, TASKS, view  # noqa: F401
+
 HEARTBEATS = "heartbeats"  # one key per live node, on the node's lease
 CLUSTER_ID = "default"
 LEADER_ELECTION = "swarm-leader"
@@ -45,12 +46,6 @@ def rank(state: str) -> int:
 
 def terminal(state: str) -> bool:
     return state in TERMINAL
-
-
-def view(obj: Object) -> dict[str, Any]:
-    """The Engine API form of a stored object."""
-    return {"ID": obj.id, "Version": {"Index": obj.version}, "CreatedAt": obj.created_at,
-            "UpdatedAt": obj.updated_at, **obj.spec}
 
 
 @dataclass(frozen=True)

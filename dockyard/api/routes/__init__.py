@@ -20,6 +20,7 @@ def register_all(router: Router, daemon: "Daemon") -> None:
     build.register(router, daemon.engine)
     volumes.register(router, daemon.engine)
     networks.register(router, daemon.engine)
-    from dockyard.api.routes import distribution, resources
+    from dockyard.api.routes import distribution, resources, swarmroutes
     distribution.register(router, daemon.engine)
     resources.register(router, daemon.engine)
+    swarmroutes.register(router, daemon.swarm)

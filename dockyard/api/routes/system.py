@@ -80,7 +80,8 @@ def register(router: Router, daemon: "Daemon") -> None:
     engine = daemon.engine
 
     def ping(req: Request) -> None:
-        req.send(200, b"OK", "text/plain; charset=utf-8", PING_HEADERS)
+        req.send(200, b"OK", "text/plain; charset=utf-8",
+                 {**PING_HEADERS, "Swarm": daemon.swarm.ping()})
 
     def version(req: Request) -> None:
         req.send_json(system.version())
@@ -94,7 +95,8 @@ def register(router: Router, daemon: "Daemon") -> None:
         req.send_json(system.info(daemon_id=daemon.daemon_id, data_root=str(daemon.paths.data_root),
                                   counts=counts, images=len(engine.images.store.list()),
                                   runtimes=daemon.runtime_paths(),
-                                  default_runtime=daemon.config.default_runtime))
+                                  default_runtime=daemon.config.default_runtime)
+                      | {"Swarm": daemon.swarm.info()})
 
     def events(req: Request) -> None:
         since, until = _stamp(req.arg("since")), _stamp(req.arg("until"))

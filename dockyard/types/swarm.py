@@ -1,7 +1,9 @@
-"""What the Engine API's swarm routes need from this node's swarm membership.
+"""What the Engine API's swarm routes and the cluster share: the backend protocol, its requests,
+the object kinds and the one function rendering a stored object as its wire form.
 
-``dockyard.cluster.node.SwarmNode`` implements it; the routes (``api/routes/swarm.py``) only
-see this protocol, so they are tested against it and never reach into the store themselves.
+``dockyard.cluster.node.SwarmNode`` implements :class:`SwarmBackend`; the routes
+(``api/routes/swarmroutes.py``) only see this module (``api`` and ``cluster`` are siblings and
+never import each other), so they are tested against it and never reach into the store.
 Every method of an inactive node raises :data:`NOT_IN_SWARM` (503) except ``state``, ``info``,
 ``init`` and ``join``; write methods on a worker raise :data:`NOT_A_MANAGER` (503).
 """
@@ -11,7 +13,29 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from dockyard.cluster.store import Object
+CLUSTER, NODES, SERVICES, TASKS = "cluster", "nodes", "services", "tasks"
+
+
+class Stored(Protocol):
+    """A stored object as the store gives it (``cluster.store.Object`` is one)."""
+    @property
+    def id(self) -> str: ...
+    @property
+    def version(self) -> int: ...
+    @property
+    def created_at(self) -> str: ...
+    @property
+    def updated_at(self) -> str: ...
+    @property
+    def spec(self) -> Mapping[str, Any]: ...
+
+
+def view(obj: Stored) -> dict[str, Any]:
+    """The Engine API form of a stored object: the store tracks ID, version and times, the
+    spec holds every other field of Docker's wire object."""
+    return {"ID": obj.id, "Version": {"Index": obj.version}, "CreatedAt": obj.created_at,
+            "UpdatedAt": obj.updated_at, **obj.spec}
+
 
 NOT_IN_SWARM = ("This node is not a swarm manager. Use \"docker swarm init\" or \"docker swarm "
                 "join\" to connect this node to swarm and try again.")
@@ -42,6 +66,10 @@ class SwarmBackend(Protocol):
     def state(self) -> str:
         """LocalNodeState: "inactive", "pending", "active", "error" or "locked"."""
 
+    def ping(self) -> str:
+        """The ``Swarm`` header of ``/_ping``: "inactive", "active/manager" or
+        "active/worker" — from local state only (every CLI command pings)."""
+
     def info(self) -> dict[str, Any]:
         """The ``Swarm`` section of ``GET /info``."""
 
@@ -55,22 +83,22 @@ class SwarmBackend(Protocol):
     def inspect(self) -> dict[str, Any]:
         """``GET /swarm``: the cluster object with its join tokens (managers only)."""
 
-    def objects(self, kind: str) -> list[Object]:
+    def objects(self, kind: str) -> Sequence[Stored]:
         """Every stored object of ``kind`` ("nodes", "services", "tasks")."""
 
-    def lookup(self, kind: str, ref: str) -> Object:
+    def lookup(self, kind: str, ref: str) -> Stored:
         """By full id, then by name (services: Spec.Name; nodes: Spec.Name or hostname), then
         by unique id prefix. NotFound with Docker's text otherwise."""
 
-    def create_service(self, spec: Mapping[str, Any]) -> Object: ...
+    def create_service(self, spec: Mapping[str, Any]) -> Stored: ...
 
     def update_service(self, ref: str, version: int, spec: Mapping[str, Any],
-                       rollback: bool = False) -> Object:
+                       rollback: bool = False) -> Stored:
         """Conflict when ``version`` is not the stored one (Docker: "update out of
         sequence")."""
 
     def remove_service(self, ref: str) -> None: ...
 
-    def update_node(self, ref: str, version: int, spec: Mapping[str, Any]) -> Object: ...
+    def update_node(self, ref: str, version: int, spec: Mapping[str, Any]) -> Stored: ...
 
     def remove_node(self, ref: str, force: bool) -> None: ...

@@ -1,0 +1,152 @@
+"""Swarm mode end to end: two daemons on this host form a swarm over loopback (a manager with
+its etcd member, and a worker), driven by the real docker CLI and docker-py."""
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from dockyard.testing.daemon import DaemonProcess
+from dockyard.testing.etcd import free_port
+
+pytestmark = pytest.mark.skipif(
+    os.geteuid() != 0 or not shutil.which("crun") or not shutil.which("etcd"),
+    reason="needs root, crun and etcd")
+
+
+def ok(d: DaemonProcess, *args: str) -> str:
+    out = d.docker(*args, timeout=90)
+    assert out.returncode == 0, f"docker {' '.join(args)}: {out.stderr.decode()}"
+    return out.stdout.decode()
+
+
+def eventually(check: Callable[[], bool], timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"not reached in {timeout}s: {check.__doc__ or check}")
+
+
+@pytest.fixture(scope="module")
+def pair() -> Iterator[tuple[DaemonProcess, DaemonProcess, int]]:
+    daemons = []
+    try:
+        for _ in range(2):
+            d = DaemonProcess(Path(tempfile.mkdtemp(prefix="dytest-swarm-", dir="/tmp")))
+            daemons.append(d)
+            d.start()
+            d.import_busybox("bb:latest")
+        yield daemons[0], daemons[1], free_port()
+    finally:
+        for d in daemons:
+            if d.proc is not None and d.proc.poll() is None:
+                d.docker("swarm", "leave", "--force")
+            d.stop()
+
+
+def etcd_pids(d: DaemonProcess) -> list[int]:
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            argv = (proc / "cmdline").read_bytes().split(b"\0") if proc.name.isdigit() else []
+        except OSError:
+            continue
+        if argv and argv[0].endswith(b"etcd") and any(str(d.base).encode() in a for a in argv):
+            found.append(int(proc.name))
+    return found
+
+
+def test_swarm_lifecycle_with_the_docker_cli(pair: tuple[DaemonProcess, DaemonProcess, int]
+                                             ) -> None:
+    manager, worker, port = pair
+    assert ok(manager, "info", "--format", "{{.Swarm.LocalNodeState}}").strip() == "inactive"
+    assert "not a swarm manager" in manager.docker("node", "ls").stderr.decode()
+    out = ok(manager, "swarm", "init", "--listen-addr", f"127.0.0.1:{port}",
+             "--advertise-addr", "127.0.0.1")
+    assert "is now a manager" in out and "docker swarm join --token SWMTKN-1-" in out
+    assert etcd_pids(manager)
+    again = manager.docker("swarm", "init", "--advertise-addr", "127.0.0.1")
+    assert again.returncode != 0 and "already part of a swarm" in again.stderr.decode()
+    token = ok(manager, "swarm", "join-token", "-q", "worker").strip()
+    bad = worker.docker("swarm", "join", "--token", token[:-3] + "xyz", f"127.0.0.1:{port}")
+    assert bad.returncode != 0 and "invalid join token" in bad.stderr.decode()
+    joined = ok(worker, "swarm", "join", "--token", token, "--advertise-addr", "127.0.0.1",
+                f"127.0.0.1:{port}")
+    assert "This node joined a swarm as a worker." in joined
+    assert ok(worker, "info", "--format", "{{.Swarm.LocalNodeState}}").strip() == "active"
+
+    def two_ready() -> bool:
+        rows = ok(manager, "node", "ls", "--format", "{{.Status}} {{.ManagerStatus}}")
+        return sorted(rows.split("\n")[:-1]) == ["Ready ", "Ready Leader"]
+    eventually(two_ready)
+
+    ok(manager, "service", "create", "-d", "--name", "web", "--replicas", "3",
+       "--stop-grace-period", "1s", "bb:latest", "sleep", "1d")
+
+    def three_running() -> bool:
+        return ok(manager, "service", "ls", "--format", "{{.Name}} {{.Replicas}}") \
+            .strip() == "web 3/3"
+    eventually(three_running)
+    tasks = ok(manager, "service", "ps", "--format", "{{.Name}} {{.CurrentState}}", "web")
+    assert sorted(line.split()[0] for line in tasks.splitlines()) == ["web.1", "web.2", "web.3"]
+    on_worker = ok(worker, "ps", "--format", "{{.Names}}").split()
+    on_manager = ok(manager, "ps", "--format", "{{.Names}}").split()
+    assert sorted(len(x) for x in (on_worker, on_manager)) == [1, 2]
+    assert all(name.startswith("web.") for name in on_worker + on_manager)
+
+    ok(manager, "service", "scale", "-d", "web=1")
+
+    def one_running() -> bool:
+        return ok(manager, "service", "ls", "--format", "{{.Replicas}}").strip() == "1/1" and \
+            len(ok(manager, "ps", "-q").split()) + len(ok(worker, "ps", "-q").split()) == 1
+    eventually(one_running)
+
+    ok(manager, "service", "rm", "web")
+
+    def all_gone() -> bool:
+        return not ok(manager, "ps", "-aq").split() and not ok(worker, "ps", "-aq").split()
+    eventually(all_gone)
+    assert "no such service: web" in manager.docker("service", "inspect", "web").stderr.decode()
+
+    assert "Node left the swarm." in ok(worker, "swarm", "leave")
+    refused = manager.docker("swarm", "leave")
+    assert refused.returncode != 0 and "--force" in refused.stderr.decode()
+    assert "Node left the swarm." in ok(manager, "swarm", "leave", "--force")
+    assert not etcd_pids(manager)
+    assert ok(manager, "info", "--format", "{{.Swarm.LocalNodeState}}").strip() == "inactive"
+
+
+def test_services_through_docker_py(pair: tuple[DaemonProcess, DaemonProcess, int]) -> None:
+    import docker
+    from docker.types import ServiceMode
+    manager, _, _ = pair
+    client = docker.DockerClient(base_url=manager.host, timeout=60)
+    try:
+        client.swarm.init(advertise_addr="127.0.0.1", listen_addr=f"127.0.0.1:{free_port()}")
+        assert client.info()["Swarm"]["LocalNodeState"] == "active"
+        service = client.services.create("bb:latest", ["sh", "-c", "exit 3"], name="flaky",
+                                         mode=ServiceMode("replicated", replicas=1),
+                                         restart_policy=docker.types.RestartPolicy(
+                                             condition="on-failure", delay=0, max_attempts=2))
+
+        def two_failed() -> bool:
+            """the task failed twice (max_attempts=2), then stays failed"""
+            states = [t["Status"]["State"] for t in service.tasks()]
+            return states.count("failed") == 2
+        eventually(two_failed)
+        failed = service.tasks()[0]
+        assert failed["Status"]["ContainerStatus"]["ExitCode"] == 3
+        assert "non-zero exit (3)" in failed["Status"]["Err"]
+        assert [s.name for s in client.services.list()] == ["flaky"]
+        service.remove()
+        eventually(lambda: not client.containers.list(all=True))
+        assert client.swarm.leave(force=True)
+    finally:
+        client.close()
