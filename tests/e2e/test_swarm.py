@@ -150,3 +150,39 @@ def test_services_through_docker_py(pair: tuple[DaemonProcess, DaemonProcess, in
         assert client.swarm.leave(force=True)
     finally:
         client.close()
+
+
+def test_our_cli_drives_the_swarm_like_docker(pair: tuple[DaemonProcess, DaemonProcess, int]
+                                              ) -> None:
+    from tests.e2e.test_cli import dy
+    manager, _, _ = pair
+    out = dy(manager, "swarm", "init", "--advertise-addr", "127.0.0.1",
+             "--listen-addr", f"127.0.0.1:{free_port()}")
+    assert out.returncode == 0, out.stderr.decode()
+    assert "Swarm initialized: current node (" in out.stdout.decode()
+    try:
+        created = dy(manager, "service", "create", "-d", "--name", "api", "--replicas", "2",
+                     "--stop-grace-period", "1s", "--limit-memory", "64m", "bb:latest",
+                     "sleep", "1d")
+        assert created.returncode == 0, created.stderr.decode()
+
+        def converged() -> bool:
+            return ok(manager, "service", "ls", "--format", "{{.Replicas}}").strip() == "2/2"
+        eventually(converged)
+        for args in (["node", "ls"], ["service", "ls"], ["service", "ps", "api"],
+                     ["node", "ls", "-q"], ["service", "ls", "--format", "{{.Name}} {{.Mode}}"],
+                     ["swarm", "join-token", "worker"]):
+            ours = dy(manager, *args)
+            assert ours.returncode == 0, ours.stderr.decode()
+            assert ours.stdout.decode() == ok(manager, *args), f"dockyard {' '.join(args)}"
+        spec = manager.docker("service", "inspect", "--format",
+                              "{{json .Spec.TaskTemplate.Resources.Limits}}", "api")
+        assert spec.stdout.decode().strip() == '{"MemoryBytes":67108864}'
+        memory = ok(manager, "inspect", "--format", "{{.HostConfig.Memory}}",
+                    ok(manager, "ps", "-q").split()[0])
+        assert memory.strip() == "67108864"
+        assert dy(manager, "service", "rm", "api").stdout.decode() == "api\n"
+        eventually(lambda: not ok(manager, "ps", "-aq").split())
+    finally:
+        left = dy(manager, "swarm", "leave", "--force")
+        assert left.stdout.decode() == "Node left the swarm.\n", left.stderr.decode()
