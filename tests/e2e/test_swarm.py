@@ -186,3 +186,45 @@ def test_our_cli_drives_the_swarm_like_docker(pair: tuple[DaemonProcess, DaemonP
     finally:
         left = dy(manager, "swarm", "leave", "--force")
         assert left.stdout.decode() == "Node left the swarm.\n", left.stderr.decode()
+
+
+def test_bad_service_requests_on_a_manager(pair: tuple[DaemonProcess, DaemonProcess, int]
+                                           ) -> None:
+    import json
+    from urllib.parse import quote
+
+    from tests.api.test_bad_input import call, message
+    manager, _, _ = pair
+    ok(manager, "swarm", "init", "--advertise-addr", "127.0.0.1",
+       "--listen-addr", f"127.0.0.1:{free_port()}")
+    try:
+        spec = {"Name": "good", "TaskTemplate": {"ContainerSpec": {"Image": "bb:latest",
+                                                                   "Args": ["sleep", "1d"]}}}
+        cases = [
+            ("POST", "/v1.50/services/create", {"Name": "x", "TaskTemplate": {}}, 400,
+             "image reference must be provided"),
+            ("POST", "/v1.50/services/create", {**spec, "Name": "bad name!"}, 400,
+             "valid as a DNS name"),
+            ("GET", "/v1.50/services?filters=" + quote(json.dumps({"colour": ["red"]})), None, 400,
+             "invalid filter 'colour'"),
+            ("GET", "/v1.50/services/nope", None, 404, "service nope not found"),
+            ("GET", "/v1.50/tasks/nope", None, 404, "task nope not found"),
+            ("GET", "/v1.50/nodes/nope", None, 404, "node nope not found"),
+        ]
+        for method, url, body, status, text in cases:
+            got, data = call(manager, method, url, json.dumps(body).encode() if body else None)
+            assert (got, text in message(data)) == (status, True), (url, data)
+        got, data = call(manager, "POST", "/v1.50/services/create", json.dumps(spec).encode())
+        assert got == 201
+        got, data = call(manager, "POST", "/v1.50/services/create", json.dumps(spec).encode())
+        assert got == 409 and "already exists" in message(data)
+        got, data = call(manager, "POST", "/v1.50/services/good/update?version=1",
+                         json.dumps(spec).encode())
+        assert got == 400 and "update out of sequence" in message(data)
+        got, data = call(manager, "POST", "/v1.50/services/good/update",
+                         json.dumps(spec).encode())
+        assert got == 400
+        assert ok(manager, "service", "rm", "good") == "good\n"
+    finally:
+        ok(manager, "swarm", "leave", "--force")
+    eventually(lambda: not ok(manager, "ps", "-aq").split())
