@@ -228,3 +228,39 @@ def test_bad_service_requests_on_a_manager(pair: tuple[DaemonProcess, DaemonProc
     finally:
         ok(manager, "swarm", "leave", "--force")
     eventually(lambda: not ok(manager, "ps", "-aq").split())
+
+
+def test_a_killed_manager_resumes_its_swarm(pair: tuple[DaemonProcess, DaemonProcess, int]
+                                            ) -> None:
+    manager, _, _ = pair
+    ok(manager, "swarm", "init", "--advertise-addr", "127.0.0.1",
+       "--listen-addr", f"127.0.0.1:{free_port()}")
+    try:
+        ok(manager, "service", "create", "-d", "--name", "keep", "--replicas", "2",
+           "--stop-grace-period", "1s", "bb:latest", "sleep", "1d")
+        eventually(lambda: ok(manager, "service", "ls", "--format", "{{.Replicas}}")
+                   .strip() == "2/2")
+        before = sorted(ok(manager, "ps", "-q", "--no-trunc").split())
+        manager.kill9()
+        manager.start()
+        assert ok(manager, "info", "--format", "{{.Swarm.LocalNodeState}}").strip() == "active"
+        assert len(etcd_pids(manager)) == 1
+        eventually(lambda: ok(manager, "service", "ls", "--format", "{{.Replicas}}")
+                   .strip() == "2/2")
+        # the same containers, adopted: nothing was restarted or duplicated
+        assert sorted(ok(manager, "ps", "-q", "--no-trunc").split()) == before
+        ok(manager, "service", "update", "-d", "--env-add", "V=2", "keep")
+
+        def updated() -> bool:
+            rows = ok(manager, "service", "ps", "--format", "{{.DesiredState}} {{.CurrentState}}",
+                      "keep").splitlines()
+            running = [r for r in rows if r.startswith("Running Running")]
+            return len(running) == 2 and len(rows) == 4
+        eventually(updated)
+        env = ok(manager, "inspect", "--format", "{{json .Config.Env}}",
+                 ok(manager, "ps", "-q").split()[0])
+        assert '"V=2"' in env
+    finally:
+        ok(manager, "swarm", "leave", "--force")
+    eventually(lambda: not ok(manager, "ps", "-aq").split())
+    assert not etcd_pids(manager)
