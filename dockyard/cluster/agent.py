@@ -33,6 +33,7 @@ class Run:
     name: str  # web.1.<task id>, as Docker names a task's container
     service_name: str
     node_id: str
+    ports: tuple[Mapping[str, Any], ...] = ()  # the service's EndpointSpec.Ports
 
 
 @dataclass(frozen=True)
@@ -98,8 +99,9 @@ class Agent:
 
     def _start(self, obj: Object, task: Task) -> None:
         service_name = str((obj.spec.get("ServiceAnnotations") or {}).get("Name", ""))
+        endpoint = (obj.spec.get("Endpoint") or {}).get("Spec") or {}
         run = Run(task, f"{task_name(service_name, task)}.{task.id}", service_name,
-                  self.node_id)
+                  self.node_id, tuple(endpoint.get("Ports") or ()))
         try:
             cid, pid = self.executor.start(run)
         except errors.DockyardError as exc:

@@ -141,6 +141,7 @@ def new_task(service: Service, slot: int, node_id: str, now: str) -> Object:
             "Spec": dict(service.template), "ServiceAnnotations": {
                 "Name": service.name, "Labels": service.spec.get("Labels") or {}},
             "Labels": {}, "DesiredState": "running", "SpecVersion": {"Index": service.version},
+            "Endpoint": {"Spec": dict(service.spec.get("EndpointSpec") or {})},
             "Status": task_status("new", "created", now)}
     return Object(TASKS, new_id(), spec)
 

@@ -8,7 +8,8 @@ writes that move the store towards the service's spec — never touching a task'
   restart policy's delay, unless the policy says not to (``none``; ``on-failure`` and a clean
   exit; ``MaxAttempts`` used up); slots above Replicas are shut down;
 * global: one live task per ready, active node that satisfies the placement constraints;
-* a task on a node that went down is replaced (its own desired state becomes ``shutdown``);
+* a task on a node that went down or is drained is replaced (its own desired state becomes
+  ``shutdown``); a paused node keeps its tasks but gets no new ones (the scheduler's rule);
 * rolling update: tasks made from an older spec are replaced ``UpdateConfig.Parallelism`` at a
   time (default 1), stop-first, waiting until the replacements run;
 * a removed service: its tasks are marked ``remove`` (the agent removes the containers and
@@ -100,11 +101,12 @@ def reconcile(service: Service | None, tasks: Sequence[Observed], nodes: Mapping
     if service is None:
         return _remove_service(tasks)
     writes: Writes = []
-    # Tasks on nodes that are gone or down: replace them (the slot refills below).
+    # Tasks on nodes that are gone, down or drained: replace them (the slot refills below).
     usable: list[Observed] = []
     for o in tasks:
         node = nodes.get(o.task.node_id) if o.task.node_id else None
-        if o.task.live and o.task.node_id and (node is None or not node.ready):
+        if o.task.live and o.task.node_id and (node is None or not node.ready
+                                               or node.availability == "drain"):
             writes.append(_desire(o, "shutdown"))
             usable.append(Observed(o.obj, Task(**{**o.task.__dict__, "desired": "shutdown"}),
                                    now))

@@ -48,6 +48,12 @@ def create_body(run: Run) -> dict[str, Any]:
     if spec.get("StopGracePeriod") is not None:
         body["StopTimeout"] = int(spec["StopGracePeriod"]) // 1_000_000_000
     body["HostConfig"] = _host_config(run.task.spec, spec)
+    for port in run.ports:  # host mode: the node running the task publishes the port
+        key = f"{int(port.get('TargetPort') or 0)}/{port.get('Protocol') or 'tcp'}"
+        body.setdefault("ExposedPorts", {})[key] = {}
+        published = port.get("PublishedPort")
+        body["HostConfig"].setdefault("PortBindings", {}).setdefault(key, []).append(
+            {"HostIp": "", "HostPort": str(published) if published else ""})
     return body
 
 

@@ -101,6 +101,13 @@ def test_swarm_lifecycle_with_the_docker_cli(pair: tuple[DaemonProcess, DaemonPr
     assert sorted(len(x) for x in (on_worker, on_manager)) == [1, 2]
     assert all(name.startswith("web.") for name in on_worker + on_manager)
 
+    worker_id = ok(worker, "info", "--format", "{{.Swarm.NodeID}}").strip()
+    ok(manager, "node", "update", "--availability", "drain", worker_id)
+
+    def drained() -> bool:
+        return not ok(worker, "ps", "-q").split() and \
+            len(ok(manager, "ps", "-q").split()) == 3 and three_running()
+    eventually(drained)
     ok(manager, "service", "scale", "-d", "web=1")
 
     def one_running() -> bool:
@@ -264,3 +271,30 @@ def test_a_killed_manager_resumes_its_swarm(pair: tuple[DaemonProcess, DaemonPro
         ok(manager, "swarm", "leave", "--force")
     eventually(lambda: not ok(manager, "ps", "-aq").split())
     assert not etcd_pids(manager)
+
+
+def test_host_mode_published_port(pair: tuple[DaemonProcess, DaemonProcess, int]) -> None:
+    import urllib.request
+    manager, _, _ = pair
+    ok(manager, "swarm", "init", "--advertise-addr", "127.0.0.1",
+       "--listen-addr", f"127.0.0.1:{free_port()}")
+    port = free_port()
+    try:
+        mesh = manager.docker("service", "create", "-d", "--name", "mesh", "-p", f"{port}:80",
+                              "bb:latest", "sleep", "1d")
+        assert mesh.returncode != 0 and "routing mesh" in mesh.stderr.decode()
+        ok(manager, "service", "create", "-d", "--name", "www", "--stop-grace-period", "1s",
+           "--publish", f"published={port},target=80,mode=host", "bb:latest",
+           "sh", "-c", "mkdir -p /w && echo swarm-www > /w/index.html && httpd -f -p 80 -h /w")
+
+        def answers() -> bool:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2) as r:
+                    return bool(r.read() == b"swarm-www\n")
+            except OSError:
+                return False
+        eventually(answers)
+        ok(manager, "service", "rm", "www")
+    finally:
+        ok(manager, "swarm", "leave", "--force")
+    eventually(lambda: not ok(manager, "ps", "-aq").split())

@@ -195,3 +195,15 @@ def test_placement_parsing() -> None:
     assert placement.matches([placement.parse("node.hostname==H1")], node)
     with pytest.raises(errors.InvalidArgument):
         placement.parse("node.color==red")
+
+
+def test_drained_node_hands_its_tasks_over() -> None:
+    c = Cluster({"n1": "manager", "n2": "worker"})
+    c.service("web", replicas=2)
+    c.settle()
+    node = c.store.get(NODES, "n2")
+    c.store.update(node.with_spec({**node.spec, "Spec": {**node.spec["Spec"],
+                                                         "Availability": "drain"}}))
+    c.settle()
+    assert [t.node_id for t in c.running("web")] == ["n1", "n1"]
+    assert c.executors["n2"].stopped

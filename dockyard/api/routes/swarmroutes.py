@@ -12,7 +12,7 @@ from typing import Any
 from dockyard.api.filters import Filters, parse_filters
 from dockyard.api.http import Request
 from dockyard.api.router import Router
-from dockyard.errors import InvalidArgument
+from dockyard.errors import InvalidArgument, NotImplementedYet
 from dockyard.types.swarm import (NODES, SERVICES, TASKS, InitRequest, JoinRequest, Stored,
                                   SwarmBackend, view)
 
@@ -97,6 +97,14 @@ def _check_service_spec(spec: Any) -> dict[str, Any]:
     replicas = ((spec.get("Mode") or {}).get("Replicated") or {}).get("Replicas")
     if replicas is not None and (not isinstance(replicas, int) or replicas < 0):
         raise InvalidArgument("invalid replica count")
+    for port in (spec.get("EndpointSpec") or {}).get("Ports") or []:
+        if (port.get("PublishMode") or "ingress") != "host":
+            raise NotImplementedYet("the routing mesh (ingress publish mode) is not supported "
+                                    "yet: publish with mode=host, e.g. "
+                                    "--publish published=8080,target=80,mode=host")
+        if not port.get("TargetPort"):
+            raise InvalidArgument("rpc error: code = InvalidArgument desc = EndpointSpec: "
+                                  "target port must be provided")
     if not spec.get("Mode"):
         spec = {**spec, "Mode": {"Replicated": {"Replicas": 1}}}
     return spec
