@@ -10,11 +10,13 @@ from __future__ import annotations
 import logging
 import shutil
 import threading
+from dataclasses import replace
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 from dockyard import errors
+from dockyard.cluster import etcdmembers
 from dockyard.cluster import membership as ms
 from dockyard.cluster.agent import Agent, Executor
 from dockyard.types.swarm import (ALREADY_IN_SWARM, NOT_A_MANAGER, NOT_IN_SWARM, InitRequest,
@@ -99,7 +101,7 @@ class SwarmNode(NodeViews):
                     "RootRotationInProgress": False}))
                 self._register(store, member)
                 store.close()
-                self._connect(member)
+                self._connect(member, start_member=False)
             except BaseException:
                 self._halt()
                 etcd.stop(self.directory / "etcd")
@@ -116,30 +118,58 @@ class SwarmNode(NodeViews):
                 raise errors.InvalidArgument("at least 1 RemoteAddr is required to join")
             endpoints = [f"http://{h}:{p}" for h, p in
                          (ms.split_addr(a) for a in request.remote_addrs)]
-            store = EtcdStore(endpoints, root=ROOT, retry_for=2.0)
-            try:
-                tokens = store.get(CLUSTER, CLUSTER_ID).spec.get("JoinTokens") or {}
-            except errors.DockyardError as exc:
-                store.close()
-                raise errors.Unavailable(f"could not reach the swarm at "
-                                         f"{', '.join(request.remote_addrs)}: {exc}") from exc
-            if request.join_token == tokens.get("Manager"):
-                store.close()
-                raise errors.NotImplementedYet("joining as a manager is not supported yet: "
-                                               "join with the worker token")
-            if request.join_token != tokens.get("Worker"):
-                store.close()
-                raise errors.InvalidArgument("invalid join token")
+            role = self._role_for(endpoints, request)
             host = ms.split_addr(request.remote_addrs[0])[0]
             addr = ms.split_addr(request.advertise_addr)[0] if request.advertise_addr \
                 else _advertise_for(host)
-            member = ms.Membership(new_id(), "worker", addr, endpoints)
+            member = ms.Membership(new_id(), role, addr, endpoints)
+            if role == "manager":
+                member = self._add_member(member, request.listen_addr)
+            else:
+                member = replace(member, endpoints=_client_urls(endpoints))
+            store = EtcdStore(member.endpoints, root=ROOT, retry_for=2.0)
             try:
                 self._register(store, member)
+                self._connect(member, start_member=False)
+            except BaseException:
+                self._halt()
+                if member.manager:
+                    etcd.stop(self.directory / "etcd")
+                raise
             finally:
                 store.close()
-            self._connect(member)
             ms.save(self.state_file, member)
+
+    @staticmethod
+    def _role_for(endpoints: list[str], request: JoinRequest) -> str:
+        store = EtcdStore(endpoints, root=ROOT, retry_for=2.0)
+        try:
+            tokens = store.get(CLUSTER, CLUSTER_ID).spec.get("JoinTokens") or {}
+        except errors.DockyardError as exc:
+            raise errors.Unavailable(f"could not reach the swarm at "
+                                     f"{', '.join(request.remote_addrs)}: {exc}") from exc
+        finally:
+            store.close()
+        for role, token in (("manager", tokens.get("Manager")),
+                            ("worker", tokens.get("Worker"))):
+            if token and request.join_token == token:
+                return role
+        raise errors.InvalidArgument("invalid join token")
+
+    def _add_member(self, member: ms.Membership, listen_addr: str) -> ms.Membership:
+        """Join the managers' etcd cluster: announce this member, then start it."""
+        host, port = ms.split_addr(listen_addr)
+        listen = member.addr if host in ("0.0.0.0", "::", "") else host
+        client, peer = f"{listen}:{port}", f"{listen}:{port + 1}"
+        initial = etcdmembers.add(member.endpoints, member.node_id, f"http://{peer}")
+        try:
+            etcd.start(etcd.Member(self.directory / "etcd", member.node_id, client, peer,
+                                   initial, existing=True))
+        except BaseException:
+            etcdmembers.remove_peer(member.endpoints, f"http://{peer}")
+            raise
+        return replace(member, endpoints=_client_urls([f"http://{client}", *member.endpoints]),
+                       member_client=client, member_peer=peer)
 
     def leave(self, force: bool) -> None:
         with self._lock:
@@ -152,11 +182,13 @@ class SwarmNode(NodeViews):
                     "as a manager. Removing the last manager erases all current state of the "
                     "swarm. Use `--force` to ignore this message. ")
             store = self._store
-            if store is not None and not member.manager:
+            if store is not None:
                 try:
                     store.delete(HEARTBEATS, member.node_id)
                 except errors.DockyardError:
                     pass
+            if member.manager:
+                self._leave_raft(member)
             self._halt()
             for cid in self.executor.containers().values():
                 try:
@@ -169,6 +201,16 @@ class SwarmNode(NodeViews):
             ms.forget(self.state_file)
             self.member, self.error = None, ""
 
+    @staticmethod
+    def _leave_raft(member: ms.Membership) -> None:
+        """Other managers carry on without us: leave their etcd cluster (the last one
+        cannot, and need not — its data is erased)."""
+        try:
+            if len(etcdmembers.members(member.endpoints)) > 1:
+                etcdmembers.remove(member.endpoints, member.node_id)
+        except errors.DockyardError as exc:
+            log.warning("swarm leave: could not leave the etcd cluster: %s", exc)
+
     # -- internals ----------------------------------------------------------------------
     def _register(self, store: Store, member: ms.Membership) -> None:
         description = self.describe()
@@ -178,8 +220,8 @@ class SwarmNode(NodeViews):
             "ManagerAddr": f"{member.addr}:{member.member_client.rpartition(':')[2]}"
             if member.manager else ""}))
 
-    def _connect(self, member: ms.Membership) -> None:
-        if member.manager:
+    def _connect(self, member: ms.Membership, start_member: bool = True) -> None:
+        if member.manager and start_member:
             etcd.start(etcd.Member(self.directory / "etcd", member.node_id,
                                    member.member_client, member.member_peer))
         store = EtcdStore(member.endpoints, root=ROOT)
@@ -257,6 +299,15 @@ class SwarmNode(NodeViews):
             return store.leader(LEADER_ELECTION)
         except errors.DockyardError:
             return None
+
+
+def _client_urls(endpoints: list[str]) -> list[str]:
+    """Every manager's client URL (so losing one manager keeps this node connected)."""
+    try:
+        found = [u for m in etcdmembers.members(endpoints) for u in m.client_urls]
+    except errors.DockyardError:
+        found = []
+    return list(dict.fromkeys([*found, *endpoints]))
 
 
 def _cluster_spec(given: Mapping[str, Any] | None) -> dict[str, Any]:

@@ -298,3 +298,57 @@ def test_host_mode_published_port(pair: tuple[DaemonProcess, DaemonProcess, int]
     finally:
         ok(manager, "swarm", "leave", "--force")
     eventually(lambda: not ok(manager, "ps", "-aq").split())
+
+
+@pytest.fixture
+def trio() -> Iterator[list[DaemonProcess]]:
+    daemons: list[DaemonProcess] = []
+    try:
+        for _ in range(3):
+            d = DaemonProcess(Path(tempfile.mkdtemp(prefix="dytest-swarm-", dir="/tmp")))
+            daemons.append(d)
+            d.start()
+            d.import_busybox("bb:latest")
+        yield daemons
+    finally:
+        for d in daemons:
+            if d.proc is not None and d.proc.poll() is None:
+                d.docker("swarm", "leave", "--force")
+            d.stop()
+
+
+def test_three_managers_survive_losing_the_leader(trio: list[DaemonProcess]) -> None:
+    a, b, c = trio
+    ok(a, "swarm", "init", "--advertise-addr", "127.0.0.1", "--listen-addr",
+       f"127.0.0.1:{free_port()}")
+    token = ok(a, "swarm", "join-token", "-q", "manager").strip()
+    remote = ok(a, "info", "--format", "{{(index .Swarm.RemoteManagers 0).Addr}}").strip()
+    for d in (b, c):
+        out = ok(d, "swarm", "join", "--token", token, "--advertise-addr", "127.0.0.1",
+                 "--listen-addr", f"127.0.0.1:{free_port()}", remote)
+        assert "This node joined a swarm as a manager." in out
+
+    def statuses(d: DaemonProcess) -> list[str]:
+        out = d.docker("node", "ls", "--format", "{{.ManagerStatus}}", timeout=30)
+        return sorted(out.stdout.decode().split()) if out.returncode == 0 else []
+    eventually(lambda: statuses(a) == ["Leader", "Reachable", "Reachable"])
+    ok(b, "service", "create", "-d", "--name", "web", "--replicas", "3",
+       "--stop-grace-period", "1s", "bb:latest", "sleep", "1d")
+    eventually(lambda: ok(c, "service", "ls", "--format", "{{.Replicas}}").strip() == "3/3")
+    assert ok(a, "ps", "-q").split(), "the leader runs tasks too"
+
+    # The leader's machine dies: its daemon and its etcd member.
+    for pid in etcd_pids(a):
+        os.kill(pid, 9)
+    a.kill9()
+
+    def recovered() -> bool:
+        if statuses(b) != ["Leader", "Reachable", "Unreachable"]:
+            return False
+        rows = ok(b, "service", "ps", "--filter", "desired-state=running", "--format",
+                  "{{.Node}} {{.CurrentState}}", "web").splitlines()
+        return len(rows) == 3 and all("Running" in r for r in rows) and \
+            len(ok(b, "ps", "-q").split()) + len(ok(c, "ps", "-q").split()) == 3
+    eventually(recovered, timeout=60)
+    for d in (b, c):
+        assert "Node left the swarm." in ok(d, "swarm", "leave", "--force")

@@ -1,0 +1,77 @@
+"""etcd cluster membership through the JSON gateway: list, add (before the new member starts,
+as etcd requires) and remove members — how a manager joins and leaves the Raft group."""
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from dockyard import errors
+from dockyard.cluster.etcdhttp import EtcdHTTP
+
+
+@dataclass(frozen=True)
+class EtcdMember:
+    id: str
+    name: str  # empty for a member added but not started yet
+    peer_urls: tuple[str, ...]
+    client_urls: tuple[str, ...]
+
+
+def _members(answer: dict[str, object]) -> list[EtcdMember]:
+    out = []
+    for m in answer.get("members") or []:  # type: ignore[attr-defined]
+        out.append(EtcdMember(str(m.get("ID", "")), str(m.get("name", "")),
+                              tuple(m.get("peerURLs") or ()), tuple(m.get("clientURLs") or ())))
+    return out
+
+
+def members(endpoints: Sequence[str]) -> list[EtcdMember]:
+    http = EtcdHTTP(endpoints, retry_for=2.0)
+    try:
+        return _members(http.call("/v3/cluster/member/list", {}))
+    finally:
+        http.close()
+
+
+def add(endpoints: Sequence[str], name: str, peer_url: str, patience: float = 20.0) -> str:
+    """Announce a new member; the ``--initial-cluster`` value it must start with.
+
+    etcd refuses the change ("unhealthy cluster") until every member has been connected for
+    a few seconds — a manager that just joined, for one — so that is waited out."""
+    http = EtcdHTTP(endpoints, retry_for=2.0)
+    deadline = time.monotonic() + patience
+    try:
+        while True:
+            try:
+                found = _members(http.call("/v3/cluster/member/add", {"peerURLs": [peer_url]}))
+                break
+            except errors.Unavailable as exc:
+                if "unhealthy cluster" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.5)
+    finally:
+        http.close()
+    return ",".join(f"{m.name or name}={url}" for m in found for url in m.peer_urls)
+
+
+def remove(endpoints: Sequence[str], name: str) -> None:
+    """Remove the member called ``name`` (a no-op if it is not a member)."""
+    http = EtcdHTTP(endpoints, retry_for=2.0)
+    try:
+        for m in _members(http.call("/v3/cluster/member/list", {})):
+            if m.name == name:
+                http.call("/v3/cluster/member/remove", {"ID": m.id})
+    finally:
+        http.close()
+
+
+def remove_peer(endpoints: Sequence[str], peer_url: str) -> None:
+    """Undo an ``add`` whose member never started (it has no name yet)."""
+    http = EtcdHTTP(endpoints, retry_for=2.0)
+    try:
+        for m in _members(http.call("/v3/cluster/member/list", {})):
+            if peer_url in m.peer_urls:
+                http.call("/v3/cluster/member/remove", {"ID": m.id})
+    finally:
+        http.close()
