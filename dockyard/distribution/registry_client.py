@@ -13,21 +13,21 @@ blob calls that pull and push make through a repository are in ``registry_ops``.
 from __future__ import annotations
 
 import json
-import re
 import ssl
 import threading
 import urllib.parse
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import BinaryIO
 
 from dockyard.distribution.auth import Credentials
 from dockyard.distribution.registry_transport import (
+    Challenge,
     Endpoint,
     Response,
     endpoint_for,
     offers_tls,
     open_url,
+    parse_challenge,
     registry_error,
     unverified,
 )
@@ -35,22 +35,6 @@ from dockyard.errors import Unauthorized, Unavailable
 from dockyard.types.reference import Reference
 
 _REDIRECTS = {301, 302, 303, 307, 308}
-_PARAM_RE = re.compile(r'([a-zA-Z_]+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^,\s]*))')
-
-
-@dataclass(frozen=True)
-class Challenge:
-    scheme: str  # "bearer" or "basic" (lower case)
-    params: dict[str, str] = field(default_factory=dict)
-
-
-def parse_challenge(header: str) -> Challenge:
-    """``Bearer realm="https://auth/token",service="reg",scope="repository:a:pull"``."""
-    scheme, _, rest = header.strip().partition(" ")
-    params = {m.group(1).lower(): (m.group(2) if m.group(2) is not None else m.group(3))
-              .replace('\\"', '"') for m in _PARAM_RE.finditer(rest)}
-    return Challenge(scheme.lower(), params)
-
 
 
 class RegistryClient:
@@ -106,6 +90,7 @@ class Repository:
         self.name = name
         self.scope = f"repository:{name}:{','.join(actions)}"
         self._auth = ""
+        self.scheme = ""  # the scheme of the last challenge answered ("bearer", "basic")
         self._lock = threading.Lock()
 
     def url(self, path: str) -> str:
@@ -173,6 +158,7 @@ class Repository:
         challenge = parse_challenge(header) if header else Challenge("basic")
         creds = self.client.credentials
         with self._lock:
+            self.scheme = challenge.scheme
             if challenge.scheme == "bearer":
                 self._auth = "Bearer " + self._token(challenge, creds)
             elif challenge.scheme == "basic":

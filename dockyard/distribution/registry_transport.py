@@ -8,11 +8,12 @@ from __future__ import annotations
 import http.client
 import ipaddress
 import json
+import re
 import socket
 import ssl
 import urllib.parse
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import BinaryIO, Self
 
 from dockyard.errors import (
@@ -27,6 +28,24 @@ from dockyard.types.reference import DEFAULT_DOMAIN
 
 DOCKER_HUB_ENDPOINT = "registry-1.docker.io"
 USER_AGENT = "dockyard/0.1"
+_PARAM_RE = re.compile(r'([a-zA-Z_]+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^,\s]*))')
+# RFC 6750 error codes in a Bearer challenge, as Docker reports them
+_BEARER_ERRORS = {"invalid_token": "unauthorized: authentication required",
+                  "insufficient_scope": "denied: requested access to the resource is denied"}
+
+
+@dataclass(frozen=True)
+class Challenge:
+    scheme: str  # "bearer" or "basic" (lower case)
+    params: dict[str, str] = field(default_factory=dict)
+
+
+def parse_challenge(header: str) -> Challenge:
+    """``Bearer realm="https://auth/token",service="reg",scope="repository:a:pull"``."""
+    scheme, _, rest = header.strip().partition(" ")
+    params = {m.group(1).lower(): (m.group(2) if m.group(2) is not None else m.group(3))
+              .replace('\\"', '"') for m in _PARAM_RE.finditer(rest)}
+    return Challenge(scheme.lower(), params)
 
 
 @dataclass(frozen=True)
@@ -146,6 +165,10 @@ def registry_error(resp: Response, what: str) -> DockyardError:
                            for e in errors if isinstance(e, dict))
     except (ValueError, AttributeError, OSError, http.client.HTTPException):
         detail = ""
+    if 400 <= resp.status < 500:
+        detail = _bearer_error(resp.header("WWW-Authenticate"), detail)
+    if not detail and resp.status == 401:  # e.g. a HEAD answer: no body to explain it
+        detail = "unauthorized: authentication required"
     detail = detail or f"unexpected status {resp.status}"
     message = f"{what}: {detail}"
     if resp.status == 401:
@@ -158,3 +181,17 @@ def registry_error(resp: Response, what: str) -> DockyardError:
         return InvalidArgument(message)
     return Unavailable(message)
 
+
+
+def _bearer_error(header: str, detail: str) -> str:
+    """A Bearer challenge's ``error=`` (RFC 6750) first, then what the body said."""
+    challenge = parse_challenge(header) if header else None
+    if challenge is None or challenge.scheme != "bearer":
+        return detail
+    code = challenge.params.get("error", "")
+    if code not in _BEARER_ERRORS:
+        return detail
+    head = _BEARER_ERRORS[code]
+    if challenge.params.get("error_description"):
+        head = head.split(":", 1)[0] + ": " + challenge.params["error_description"]
+    return head if not detail or detail == head else f"{head}; {detail}"

@@ -67,12 +67,18 @@ class Registries:
         client = RegistryClient(creds, self.insecure)
         probe = reference.parse(f"{domain}/dockyard-login-probe/x:latest")
         repo = client.repository(probe)
+        url = repo.endpoint.base + "/v2/"
         try:
-            with repo.request("GET", repo.endpoint.base + "/v2/") as resp:
+            with repo.request("GET", url) as resp:
                 resp.read()
                 if resp.status == 401:
                     raise Unauthorized("unauthorized: incorrect username or password")
         except Unauthorized:
-            raise Unauthorized("login attempt to " + server + " failed with status: 401 "
+            # Docker's words: the token server refused the credentials, or the registry
+            # itself (basic auth) still answered 401 with them
+            if repo.scheme == "bearer":
+                raise Unauthorized(f'Get "{url}": unauthorized: incorrect username or '
+                                   "password") from None
+            raise Unauthorized(f"login attempt to {url} failed with status: 401 "
                                "Unauthorized") from None
         return {"Status": "Login Succeeded", "IdentityToken": ""}

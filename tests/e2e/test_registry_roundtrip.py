@@ -112,7 +112,10 @@ def test_login_against_an_htpasswd_registry(daemon: DaemonProcess, bb_image: str
         wait_for(port)
         server = f"127.0.0.1:{port}"
         bad = daemon.docker("login", "-u", "alice", "--password-stdin", server, input=b"wrong\n")
-        assert bad.returncode != 0
+        assert bad.returncode == 1
+        assert bad.stderr.decode() == (f"Error response from daemon: login attempt to "
+                                       f"http://{server}/v2/ failed with status: 401 "
+                                       "Unauthorized\n")
         name = f"{server}/alice/bb:1"
         daemon.docker("tag", bb_image, name)
         denied = daemon.docker("push", name, timeout=60)

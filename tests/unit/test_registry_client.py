@@ -162,3 +162,39 @@ def test_decode_registry_auth() -> None:
         decode_registry_auth(base64.b64encode(b"[1]").decode())
     with pytest.raises(InvalidArgument):
         decode_registry_auth("%%%")
+
+
+class _Answer:
+    """Just enough of a registry_transport.Response for registry_error."""
+
+    def __init__(self, status: int, body: bytes = b"", challenge: str = "") -> None:
+        self.status, self._body, self._challenge = status, body, challenge
+
+    def header(self, name: str, default: str = "") -> str:
+        return self._challenge if name.lower() == "www-authenticate" else default
+
+    def read(self, size: int = -1) -> bytes:
+        return self._body
+
+
+def test_auth_errors_read_like_dockers() -> None:
+    from dockyard.distribution.registry_transport import registry_error
+
+    realm = 'Bearer realm="http://r/token",service="s",scope="repository:a:push"'
+    # a HEAD answer has no body: say what a 401 means, not "unexpected status"
+    assert str(registry_error(_Answer(401), "r").message) == \
+        "r: unauthorized: authentication required"
+    denied = registry_error(_Answer(401, challenge=realm + ',error="insufficient_scope"'), "r")
+    assert isinstance(denied, Unauthorized)
+    assert denied.message == "r: denied: requested access to the resource is denied"
+    body = b'{"errors":[{"code":"UNAUTHORIZED","message":"token expired"}]}'
+    expired = registry_error(_Answer(401, body, realm + ',error="invalid_token"'), "r")
+    assert expired.message == "r: unauthorized: authentication required; " \
+                              "unauthorized: token expired"
+    described = registry_error(_Answer(401, challenge=realm + ',error="invalid_token",'
+                                       'error_description="bad signature"'), "r")
+    assert described.message == "r: unauthorized: bad signature"
+    # Basic challenges and other statuses keep the body's words
+    plain = registry_error(_Answer(401, body, 'Basic realm="x"'), "r")
+    assert plain.message == "r: unauthorized: token expired"
+    assert registry_error(_Answer(502), "r").message == "r: unexpected status 502"
