@@ -78,7 +78,9 @@ def fetch_raw(ctx: Context, kind: str, name: str, size: bool = False) -> str:
 
 
 def _not_found(exc: APIError) -> bool:
-    return exc.status == 404 or exc.status == 405 or exc.status == 501
+    """Try the next kind: not found, not supported, or (for swarm kinds) not a manager."""
+    return exc.status in (404, 405, 501) or (
+        exc.status == 503 and "This node is not a swarm manager" in exc.message)
 
 
 def find(ctx: Context, name: str, kinds: tuple[str, ...], size: bool) -> str:

@@ -94,7 +94,10 @@ class Images:
         users = [c for c in self._containers() if c.image_id == image.id]
         result: list[dict[str, str]] = []
         names = [t for t in image.tags if "@" not in t]  # repo@digest refs are not tags
-        if by_ref and len(names) > 1:
+        # By reference, only that reference goes while others remain: for a tag, other tags
+        # (digest refs of its repository go with the last tag, as in Docker); for a digest
+        # reference, any other reference.
+        if by_ref and (len(names) > 1 or ("@" in name and len(image.tags) > 1)):
             ref = reference.parse(name)
             self.store.untag(ref)
             self.events.publish("image", "untag", image.id, name=ref.familiar())

@@ -303,8 +303,6 @@ def test_docker_py_login_push_pull(daemon: DaemonProcess, bb_image: str,
 
 
 # --- gaps in the API layer (dockyard/api/), outside the registry code ------------------------
-@pytest.mark.xfail(strict=True, reason="api/routes/images.py: the reference filter of "
-                   "GET /images/json looks at RepoTags only, Docker also matches RepoDigests")
 def test_images_reference_filter_matches_digest_pulls(daemon: DaemonProcess, bb_image: str,
                                                       our_registry: int) -> None:  # noqa: F811
     repo = f"127.0.0.1:{our_registry}/filt/img{uuid.uuid4().hex[:6]}"
@@ -319,9 +317,10 @@ def test_images_reference_filter_matches_digest_pulls(daemon: DaemonProcess, bb_
         daemon.docker("rmi", "-f", f"{repo}@{digest}")
 
 
-@pytest.mark.xfail(strict=True, reason="api/progress.py: a pull that fails before any "
-                   "progress is sent answers 200 with an in-band error; Docker answers with the "
-                   "error's status, so docker-py's images.pull raises APIError")
+@pytest.mark.xfail(strict=True, reason="a pull refused by the registry answers 200 with an "
+                   "in-band error; answering with a status before any output (as moby does "
+                   "for errors before the first flush) needs the status moby picks for each "
+                   "refusal: a 401 makes the docker CLI prompt for credentials")
 def test_docker_py_pull_with_wrong_password_raises(daemon: DaemonProcess,
                                                    token_registry: Server,
                                                    docker_client: Any) -> None:
@@ -334,9 +333,6 @@ def test_docker_py_pull_with_wrong_password_raises(daemon: DaemonProcess,
     assert "incorrect username or password" in str(refused.value.explanation)
 
 
-@pytest.mark.xfail(strict=True, reason="engine/images.py: `docker rmi repo@digest` of an "
-                   "image with one other tag removes that tag and the image; Docker only "
-                   "drops the digest reference")
 def test_rmi_of_a_digest_reference_keeps_the_other_tag(daemon: DaemonProcess, bb_image: str,
                                                        our_registry: int) -> None:  # noqa: F811
     repo = f"127.0.0.1:{our_registry}/rmi/img{uuid.uuid4().hex[:6]}"

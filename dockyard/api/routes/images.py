@@ -34,7 +34,8 @@ def register(router: Router, engine: "Engine") -> None:
             if not image.tags and not req.flag("all") and store.children(image.id):
                 continue  # an intermediate image, listed only with --all (as by Docker)
             if "reference" in filters and not any(
-                    _ref_match(tag, pattern) for tag in views.repo_tags(image)
+                    _ref_match(ref, pattern)
+                    for ref in [*views.repo_tags(image), *views.repo_digests(image)]
                     for pattern in filters["reference"]):
                 continue
             if "label" in filters and not all(
@@ -117,11 +118,24 @@ def register(router: Router, engine: "Engine") -> None:
     router.add("POST", "/auth", login)
 
 
-def _ref_match(tag: str, pattern: str) -> bool:
+def _ref_name(ref: str) -> tuple[str, bool]:
+    """The repository part of ``ref`` and whether a tag or digest followed it (a ``:`` in
+    the registry's host:port is not a tag)."""
+    if "@" in ref:
+        return ref.split("@", 1)[0], True
+    head, _, last = ref.rpartition("/")
+    if ":" in last:
+        return (head + "/" if head else "") + last.split(":", 1)[0], True
+    return ref, False
+
+
+def _ref_match(ref: str, pattern: str) -> bool:
+    """Docker's reference filter: a pattern with a tag or digest matches whole references,
+    one without matches the repository name (shell-style globs either way)."""
     import fnmatch
-    if ":" not in pattern:
-        return fnmatch.fnmatch(tag.rsplit(":", 1)[0], pattern)
-    return fnmatch.fnmatch(tag, pattern)
+    name, _ = _ref_name(ref)
+    _, qualified = _ref_name(pattern)
+    return fnmatch.fnmatch(ref if qualified else name, pattern)
 
 
 def _label(labels: dict[str, str], wanted: str) -> bool:
