@@ -245,6 +245,13 @@ class Daemon:
                 Path(host[len("unix://"):]).unlink(missing_ok=True)
         self.swarm.close()
         self.watcher.stop()
+        if not any(rec.state.running for rec in self.engine.containers.all()):
+            # Nothing needs the bridges and rules until the next boot restores them; with
+            # containers still running (they outlive the daemon) everything stays.
+            try:
+                self.engine.networks.manager.teardown_all()
+            except Exception as exc:  # noqa: BLE001 - best effort on the way out
+                log.warning("network teardown at exit: %s", exc)
 
 
 def _du(path: Path) -> int:
