@@ -208,7 +208,8 @@ def test_bad_service_requests_on_a_manager(pair: tuple[DaemonProcess, DaemonProc
         spec = {"Name": "good", "TaskTemplate": {"ContainerSpec": {"Image": "bb:latest",
                                                                    "Args": ["sleep", "1d"]}}}
         cases = [
-            ("POST", "/v1.50/services/create", {"Name": "x", "TaskTemplate": {}}, 400,
+            ("POST", "/v1.50/services/create",
+             {"Name": "x", "TaskTemplate": {"ContainerSpec": {}}}, 400,
              "image reference must be provided"),
             ("POST", "/v1.50/services/create", {**spec, "Name": "bad name!"}, 400,
              "valid as a DNS name"),

@@ -1,118 +1,34 @@
 """Routes under /swarm, /nodes, /services and /tasks, over the node's ``SwarmBackend``.
 
-Stored objects are rendered by ``cluster.objects.view``; filters follow moby's (unknown keys
-are a 400); ``GET /services?status=true`` adds ServiceStatus counted from the tasks.
+Stored objects are rendered by ``types.swarm.view``; bodies and query values are checked in
+``api/swarmspecs``, filters in ``api/swarmfilters``. As in moby, where the backend's state
+decides (inactive node, worker: 503) it is asked before the request is judged beyond its
+JSON and its ``version``.
 """
 from __future__ import annotations
 
-import re
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Callable
 
-from dockyard.api.filters import Filters, parse_filters
+from dockyard.api import swarmfilters as sf
+from dockyard.api import swarmspecs as specs
+from dockyard.api.filters import parse_filters
 from dockyard.api.http import Request
 from dockyard.api.router import Router
-from dockyard.errors import InvalidArgument, NotImplementedYet
-from dockyard.types.swarm import (NODES, SERVICES, TASKS, InitRequest, JoinRequest, Stored,
-                                  SwarmBackend, view)
-
-_NAME = re.compile(r"^[a-zA-Z0-9](?:[a-zA-Z0-9_.-]{0,61}[a-zA-Z0-9])?$")
-NODE_FILTERS = {"id", "name", "role", "membership", "label", "node.label"}
-SERVICE_FILTERS = {"id", "name", "label", "mode"}
-TASK_FILTERS = {"id", "name", "service", "node", "desired-state", "label", "_up-to-date"}
+from dockyard.api_version import API_VERSION, older_than
+from dockyard.errors import Conflict, NotImplementedYet
+from dockyard.types.swarm import NODES, SERVICES, TASKS, SwarmBackend, view
+from dockyard.util import ids
 
 
-def _filters(req: Request, allowed: set[str]) -> Filters:
-    filters = parse_filters(req.arg("filters"))
-    for key in filters:
-        if key not in allowed:
-            raise InvalidArgument(f"invalid filter '{key}'")
-    return filters
-
-
-def _labels_match(labels: dict[str, str], wanted: list[str]) -> bool:
-    for item in wanted:
-        key, sep, value = item.partition("=")
-        if key not in labels or (sep and labels[key] != value):
-            return False
-    return True
-
-
-def _version(req: Request) -> int:
-    text = req.arg("version")
-    if not text.isdigit():
-        raise InvalidArgument(f"invalid swarm object version '{text}'" if text else
-                              "version is required")
-    return int(text)
-
-
-def _spec(obj: Stored) -> dict[str, Any]:
-    return dict(obj.spec.get("Spec") or {})
-
-
-def _node_match(obj: Stored, f: Filters) -> bool:
-    spec = _spec(obj)
-    names = {spec.get("Name") or "", (obj.spec.get("Description") or {}).get("Hostname", "")}
-    return ((not f.get("id") or any(obj.id.startswith(v) for v in f["id"]))
-            and (not f.get("name") or any(n.startswith(v) for v in f["name"] for n in names if n))
-            and (not f.get("role") or spec.get("Role") in f["role"])
-            and (not f.get("membership") or "accepted" in f["membership"])
-            and _labels_match(spec.get("Labels") or {}, f.get("node.label", []))
-            and _labels_match((obj.spec.get("Description") or {}).get("Engine", {})
-                              .get("Labels") or {}, f.get("label", [])))
-
-
-def _service_match(obj: Stored, f: Filters) -> bool:
-    spec = _spec(obj)
-    mode = "global" if "Global" in (spec.get("Mode") or {}) else "replicated"
-    return ((not f.get("id") or any(obj.id.startswith(v) for v in f["id"]))
-            and (not f.get("name") or any(str(spec.get("Name", "")).startswith(v)
-                                          for v in f["name"]))
-            and (not f.get("mode") or mode in f["mode"])
-            and _labels_match(spec.get("Labels") or {}, f.get("label", [])))
-
-
-def _status(service: Stored, tasks: Sequence[Stored]) -> dict[str, int]:
-    mine = [t.spec for t in tasks if t.spec.get("ServiceID") == service.id]
-    running = sum(1 for t in mine if (t.get("Status") or {}).get("State") == "running"
-                  and t.get("DesiredState") == "running")
-    mode = _spec(service).get("Mode") or {}
-    desired = int((mode.get("Replicated") or {}).get("Replicas", 0)) if "Replicated" in mode \
-        else sum(1 for t in mine if t.get("DesiredState") == "running")
-    done = sum(1 for t in mine if (t.get("Status") or {}).get("State") == "complete")
-    return {"RunningTasks": running, "DesiredTasks": desired, "CompletedTasks": done}
-
-
-def _check_service_spec(spec: Any) -> dict[str, Any]:
-    if not isinstance(spec, dict):
-        raise InvalidArgument("invalid service spec")
-    name = spec.get("Name") or ""
-    if name and not _NAME.match(name):
-        raise InvalidArgument(f"rpc error: code = InvalidArgument desc = name must be valid as "
-                              f"a DNS name component")
-    container = (spec.get("TaskTemplate") or {}).get("ContainerSpec") or {}
-    if not container.get("Image"):
-        raise InvalidArgument("rpc error: code = InvalidArgument desc = ContainerSpec: image "
-                              "reference must be provided")
-    replicas = ((spec.get("Mode") or {}).get("Replicated") or {}).get("Replicas")
-    if replicas is not None and (not isinstance(replicas, int) or replicas < 0):
-        raise InvalidArgument("invalid replica count")
-    for port in (spec.get("EndpointSpec") or {}).get("Ports") or []:
-        if (port.get("PublishMode") or "ingress") != "host":
-            raise NotImplementedYet("the routing mesh (ingress publish mode) is not supported "
-                                    "yet: publish with mode=host, e.g. "
-                                    "--publish published=8080,target=80,mode=host")
-        if not port.get("TargetPort"):
-            raise InvalidArgument("rpc error: code = InvalidArgument desc = EndpointSpec: "
-                                  "target port must be provided")
-    if not spec.get("Mode"):
-        spec = {**spec, "Mode": {"Replicated": {"Replicas": 1}}}
-    return spec
+def _ok(req: Request) -> None:
+    req.send(200, b"", "text/plain")
 
 
 def register(router: Router, swarm: SwarmBackend) -> None:
-    def lookup_kind(kind: str) -> Callable[[Request, str], None]:
+    def inspect_of(kind: str) -> Callable[[Request, str], None]:
         def inspect(req: Request, id: str) -> None:
+            if kind == SERVICES:
+                specs.parse_bool(req.arg("insertDefaults"), "insertDefaults")
             req.send_json(view(swarm.lookup(kind, id)))
         return inspect
 
@@ -121,104 +37,115 @@ def register(router: Router, swarm: SwarmBackend) -> None:
         req.send_json(swarm.inspect())
 
     def swarm_init(req: Request) -> None:
-        body = req.json({}) or {}
-        node_id = swarm.init(InitRequest(listen_addr=body.get("ListenAddr") or "0.0.0.0:2377",
-                                         advertise_addr=body.get("AdvertiseAddr") or "",
-                                         force_new_cluster=bool(body.get("ForceNewCluster")),
-                                         spec=body.get("Spec")))
-        req.send_json(node_id)
+        req.send_json(swarm.init(specs.init_request(req.json())))
 
     def swarm_join(req: Request) -> None:
-        body = req.json({}) or {}
-        swarm.join(JoinRequest(remote_addrs=list(body.get("RemoteAddrs") or []),
-                               join_token=str(body.get("JoinToken") or ""),
-                               listen_addr=body.get("ListenAddr") or "0.0.0.0:2377",
-                               advertise_addr=body.get("AdvertiseAddr") or ""))
-        req.send(200, b"", "text/plain")
+        swarm.join(specs.join_request(req.json()))
+        _ok(req)
 
     def swarm_leave(req: Request) -> None:
-        swarm.leave(req.flag("force"))
-        req.send(200, b"", "text/plain")
+        swarm.leave(specs.bool_value(req.arg("force")))
+        _ok(req)
+
+    def swarm_update(req: Request) -> None:
+        specs.body_object(req.json(), "swarm.Spec")
+        specs.version(req.arg("version"), "swarm")
+        for name in ("rotateWorkerToken", "rotateManagerToken", "rotateManagerUnlockKey"):
+            specs.parse_bool(req.arg(name), name)
+        swarm.inspect()
+        raise NotImplementedYet("updating a swarm (docker swarm update, join-token --rotate) "
+                                "is not supported yet")
+
+    def unlock_key(req: Request) -> None:
+        swarm.inspect()
+        req.send_json({"UnlockKey": ""})  # managers are never autolocked
+
+    def unlock(req: Request) -> None:
+        specs.body_object(req.json(), "swarm.UnlockRequest")
+        swarm.inspect()
+        raise Conflict("swarm is not locked")
 
     # -- /nodes -------------------------------------------------------------------------
     def nodes(req: Request) -> None:
-        f = _filters(req, NODE_FILTERS)
-        req.send_json([view(n) for n in swarm.objects(NODES) if _node_match(n, f)])
+        filters = parse_filters(req.arg("filters"))
+        found = swarm.objects(NODES)
+        match = sf.node_matcher(sf.check_keys(filters, sf.NODE_FILTERS))
+        req.send_json([view(n) for n in found if match(n)])
 
     def node_update(req: Request, id: str) -> None:
-        swarm.update_node(id, _version(req), req.json({}) or {})
-        req.send(200, b"", "text/plain")
+        body = req.json()
+        version = specs.version(req.arg("version"), "node")
+        swarm.update_node(id, version, specs.node_spec(body))
+        _ok(req)
 
     def node_remove(req: Request, id: str) -> None:
-        swarm.remove_node(id, req.flag("force"))
-        req.send(200, b"", "text/plain")
+        swarm.remove_node(id, specs.bool_value(req.arg("force")))
+        _ok(req)
 
     # -- /services ----------------------------------------------------------------------
     def services(req: Request) -> None:
-        f = _filters(req, SERVICE_FILTERS)
-        found = [s for s in swarm.objects(SERVICES) if _service_match(s, f)]
-        tasks = swarm.objects(TASKS) if req.flag("status") else []
+        filters = parse_filters(req.arg("filters"))
+        status = not older_than(getattr(req, "api_version", API_VERSION), "1.41") and \
+            specs.parse_bool(req.arg("status"), "status")
+        found = swarm.objects(SERVICES)
+        match = sf.service_matcher(sf.check_keys(filters, sf.SERVICE_FILTERS))
+        chosen = [s for s in found if match(s)]
+        every_task = swarm.objects(TASKS) if status and chosen else []
         out = []
-        for s in found:
-            v = view(s)
-            if req.flag("status"):
-                v["ServiceStatus"] = _status(s, tasks)
-            out.append(v)
+        for service in chosen:
+            wire = view(service)
+            if status:
+                wire["ServiceStatus"] = sf.service_status(service, every_task)
+            out.append(wire)
         req.send_json(out)
 
     def service_create(req: Request) -> None:
-        created = swarm.create_service(_check_service_spec(req.json({})))
+        body = req.json()
+        taken = {str((s.spec.get("Spec") or {}).get("Name") or "")
+                 for s in swarm.objects(SERVICES)}
+        created = swarm.create_service(specs.service_spec(body, lambda: ids.generate_name(taken)))
         req.send_json({"ID": created.id, "Warnings": None}, 201)
 
     def service_update(req: Request, id: str) -> None:
-        rollback = req.arg("rollback") == "previous"
-        spec = req.json({}) or {}
-        swarm.update_service(id, _version(req), spec if rollback else _check_service_spec(spec),
-                             rollback=rollback)
+        body = req.json()
+        version = specs.version(req.arg("version"), "service")
+        rollback = specs.rollback(req.arg("rollback"))
+        current = swarm.lookup(SERVICES, id)
+        spec = specs.service_spec(body, lambda: ids.generate_name(set()))
+        specs.check_change(current.spec.get("Spec") or {}, spec)
+        swarm.update_service(current.id, version, spec, rollback=rollback)
         req.send_json({"Warnings": None})
 
     def service_remove(req: Request, id: str) -> None:
         swarm.remove_service(id)
-        req.send(200, b"", "text/plain")
+        _ok(req)
 
     # -- /tasks -------------------------------------------------------------------------
     def tasks(req: Request) -> None:
-        f = _filters(req, TASK_FILTERS)
-        if f.get("service"):
-            f["service"] = [swarm.lookup(SERVICES, s).id for s in f["service"]]
-        if f.get("node"):
-            f["node"] = [swarm.lookup(NODES, n).id for n in f["node"]]
-        names = {s.id: str(_spec(s).get("Name", "")) for s in swarm.objects(SERVICES)} \
-            if f.get("name") else {}
-        out = []
-        for t in swarm.objects(TASKS):
-            s = t.spec
-            if ((f.get("id") and not any(t.id.startswith(v) for v in f["id"]))
-                    or (f.get("service") and s.get("ServiceID") not in f["service"])
-                    or (f.get("node") and s.get("NodeID") not in f["node"])
-                    or (f.get("desired-state") and s.get("DesiredState") not in
-                        f["desired-state"])
-                    or not _labels_match(s.get("Labels") or {}, f.get("label", []))):
-                continue
-            if f.get("name"):
-                task_name = f"{names.get(str(s.get('ServiceID')), '')}.{s.get('Slot') or ''}"
-                if not any(task_name.startswith(v) for v in f["name"]):
-                    continue
-            out.append(view(t))
-        req.send_json(out)
+        filters = parse_filters(req.arg("filters"))
+        by_id = {s.id: s for s in swarm.objects(SERVICES)}
+        sf.check_keys(filters, sf.TASK_FILTERS)
+        for key, kind in (("service", SERVICES), ("node", NODES)):
+            if key in filters:
+                filters[key] = [swarm.lookup(kind, ref).id for ref in filters[key]]
+        match = sf.task_matcher(filters, by_id)
+        req.send_json([view(t) for t in swarm.objects(TASKS) if match(t)])
 
     router.add("GET", "/swarm", swarm_inspect)
     router.add("POST", "/swarm/init", swarm_init)
     router.add("POST", "/swarm/join", swarm_join)
     router.add("POST", "/swarm/leave", swarm_leave)
+    router.add("POST", "/swarm/update", swarm_update)
+    router.add("GET", "/swarm/unlockkey", unlock_key)
+    router.add("POST", "/swarm/unlock", unlock)
     router.add("GET", "/nodes", nodes)
-    router.add("GET", "/nodes/{id}", lookup_kind(NODES))
+    router.add("GET", "/nodes/{id}", inspect_of(NODES))
     router.add("POST", "/nodes/{id}/update", node_update)
     router.add("DELETE", "/nodes/{id}", node_remove)
     router.add("GET", "/services", services)
     router.add("POST", "/services/create", service_create)
-    router.add("GET", "/services/{id}", lookup_kind(SERVICES))
+    router.add("GET", "/services/{id}", inspect_of(SERVICES))
     router.add("POST", "/services/{id}/update", service_update)
     router.add("DELETE", "/services/{id}", service_remove)
     router.add("GET", "/tasks", tasks)
-    router.add("GET", "/tasks/{id}", lookup_kind(TASKS))
+    router.add("GET", "/tasks/{id}", inspect_of(TASKS))
