@@ -10,6 +10,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import time
 import urllib.request
@@ -80,6 +81,23 @@ def running_pid(directory: Path) -> int | None:
     return pid if _ours(pid, directory) else None
 
 
+def check_ports(member: Member) -> None:
+    """Both of the member's ports must be free: a clear error instead of etcd's log."""
+    for what, addr in (("client", member.client), ("peer", member.peer)):
+        host, _, port = addr.rpartition(":")
+        with socket.socket(socket.AF_INET6 if ":" in host.strip("[]") else socket.AF_INET) as s:
+            # as etcd (Go) binds: SO_REUSEADDR, so connections of a previous member still in
+            # TIME_WAIT do not count as busy
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                s.bind((host.strip("[]"), int(port)))
+            except OSError as exc:
+                raise errors.InvalidArgument(
+                    f"cannot listen on {addr} for the swarm's etcd {what} port: "
+                    f"{exc.strerror or exc}; choose another --listen-addr (the peer port is "
+                    f"the listen port + 1)") from None
+
+
 def start(member: Member, timeout: float = 20.0) -> int:
     """Start the member (ending an old one of the same directory first); its pid once it
     answers /health."""
@@ -87,6 +105,7 @@ def start(member: Member, timeout: float = 20.0) -> int:
     if etcd is None:
         raise errors.Unavailable("swarm mode needs etcd: install the etcd-server package")
     stop(member.directory)
+    check_ports(member)
     member.directory.mkdir(parents=True, exist_ok=True)
     with open(member.directory / "etcd.log", "ab") as log:
         proc = subprocess.Popen(member.argv(etcd), stdout=log, stderr=subprocess.STDOUT,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -12,11 +13,24 @@ from pathlib import Path
 import pytest
 
 from dockyard.testing.daemon import DaemonProcess
-from dockyard.testing.etcd import free_port
+from dockyard.testing.etcd import free_port as _free_port
 
 pytestmark = pytest.mark.skipif(
     os.geteuid() != 0 or not shutil.which("crun") or not shutil.which("etcd"),
     reason="needs root, crun and etcd")
+
+
+def free_port() -> int:
+    """A swarm listen port: it and the next one (the etcd peer port) are free."""
+    for _ in range(50):
+        port = _free_port()
+        try:
+            with socket.socket() as probe:
+                probe.bind(("127.0.0.1", port + 1))
+            return port
+        except OSError:
+            continue
+    raise RuntimeError("no free pair of ports")
 
 
 def ok(d: DaemonProcess, *args: str) -> str:
