@@ -57,8 +57,10 @@ def _cache_row(b: dict[str, Any], now: float) -> GoMap:
 
 def verbose(du: dict[str, Any], now: float | None = None) -> str:
     now = time.time() if now is None else now
-    images = [row for image in du.get("Images") or []
-              for row in image_rows(image, False, True, now)]
+    # docker shows one row per image: its first tag only (or <none>), no digests
+    images = [image_rows({**image, "RepoTags": (image.get("RepoTags") or [])[:1],
+                          "RepoDigests": []}, False, True, now)[0]
+              for image in du.get("Images") or []]
     containers = [_ContainerUsage(c, now=now) for c in du.get("Containers") or []]
     volumes = [_volume_row(v) for v in du.get("Volumes") or []]
     cache = du.get("BuildCache") or []
