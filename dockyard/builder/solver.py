@@ -67,7 +67,12 @@ class Solver:
         dockerfile = parse_stages(text)
         unsupported.check_parsed(dockerfile)
         stages = self._needed(dockerfile)
-        self.total = sum(1 + len(s.instructions) for s in stages)
+        # the classic builder prints the ARGs before the first FROM as steps (one per line)
+        meta_lines = {(a.start_line, a.original): None for a in dockerfile.meta_args}
+        self.total = len(meta_lines) + sum(1 + len(s.instructions) for s in stages)
+        for _, original in meta_lines:
+            self.step_no += 1
+            self.say(f"Step {self.step_no}/{self.total} : {original.strip()}\n")
         image = ImageRef("")
         for stage in stages:
             image = self._stage(dockerfile, stage)
@@ -131,6 +136,10 @@ class Solver:
         meta = {a.name: self.opts.build_args.get(a.name, a.default) for a in
                 dockerfile.meta_args}
         state = StageState(base, dict(base.run_config), meta=meta)
+        if base.on_build:  # run once, in this build: the stage's images do not inherit them
+            state.config.pop("OnBuild", None)
+            plural = "s" if len(base.on_build) > 1 else ""
+            self.say(f"# Executing {len(base.on_build)} build trigger{plural}\n")
         for trigger in base.on_build:
             for inst in parse_stages(f"FROM scratch\n{trigger}\n").stages[0].instructions:
                 self._step(state, inst, dockerfile.escape, announce=False)

@@ -32,9 +32,13 @@ def _service_networks(service: Service) -> list[str]:
 def container_body(project: Project, service: Service, number: int, hash_: str,
                    config_files: Sequence[str] = (),
                    resolve_container: Callable[[str], str] | None = None,
-                   link_targets: LinkTargets | None = None,
+                   link_targets: LinkTargets | None = None, image_id: str | None = None,
                    ) -> tuple[dict[str, Any], list[tuple[str, dict[str, Any]]]]:
-    """The create body, and the further networks to connect after creation."""
+    """The create body, and the further networks to connect after creation.
+
+    ``image_id`` (the ``sha256:…`` id of the service image, as the converger found it) goes
+    into ``com.docker.compose.image`` as Compose v2 writes it; it is a label of the container
+    only, never part of the config hash (that is computed from the service alone)."""
     labels = dict(service.labels)
     if service.deploy:
         pass  # deploy.labels belong to the swarm service, not the container
@@ -42,10 +46,13 @@ def container_body(project: Project, service: Service, number: int, hash_: str,
         L.PROJECT: project.name, L.SERVICE: service.name, L.NUMBER: str(number),
         L.ONEOFF: "False", L.CONFIG_HASH: hash_, L.WORKING_DIR: project.working_dir,
         L.CONFIG_FILES: ",".join(config_files), L.VERSION: L.COMPOSE_VERSION,
-        L.IMAGE: "", L.DEPENDS_ON: ",".join(
+        L.DEPENDS_ON: ",".join(
             f"{d}:{dep.condition}:{str(dep.restart).lower()}"
             for d, dep in service.depends_on.items())})
-    labels.pop(L.IMAGE)
+    if image_id:
+        labels[L.IMAGE] = image_id
+    if project.env_files:  # Compose v2: only when the project environment came from files
+        labels[L.ENVIRONMENT_FILE] = ",".join(project.env_files)
     body: dict[str, Any] = {"Image": image_name(project, service), "Labels": labels}
     hc: dict[str, Any] = {}
     if service.command is not None:
@@ -119,8 +126,7 @@ def container_body(project: Project, service: Service, number: int, hash_: str,
     if tmpfs:
         hc["Tmpfs"] = tmpfs
     if service.volumes_from:
-        hc["VolumesFrom"] = [resolve_container(v) if resolve_container and
-                             not v.startswith("container:") else v.removeprefix("container:")
+        hc["VolumesFrom"] = [_volumes_from(v, resolve_container)
                              for v in service.volumes_from]
     # resources and security
     limits = service.deploy.limits if service.deploy and service.deploy.limits else None
@@ -224,6 +230,19 @@ def _links(project: Project, service: Service, resolve_container: Callable[[str]
     return out
 
 
+def _volumes_from(spec: str, resolve_container: Callable[[str], str] | None) -> str:
+    """``service[:ro|:rw]`` → ``<its first container>[:mode]``; ``container:name[:mode]`` →
+    ``name[:mode]`` (the engine's ``--volumes-from`` form)."""
+    if spec.startswith("container:"):
+        return spec.removeprefix("container:")
+    target, mode = spec, ""
+    if spec.endswith((":ro", ":rw")):
+        target, mode = spec[:-3], spec[-3:]
+    if resolve_container is not None:
+        target = resolve_container(target)
+    return target + mode
+
+
 def _device(spec: str) -> dict[str, str]:
     parts = spec.split(":")
     host = parts[0]
@@ -235,7 +254,7 @@ def _device(spec: str) -> dict[str, str]:
 def oneoff_body(project: Project, service: Service, slug: str, hash_: str,
                 config_files: Sequence[str] = (),
                 resolve_container: Callable[[str], str] | None = None, *,
-                interactive: bool = True, detach: bool = False, auto_remove: bool = False,
+                image_id: str | None = None, interactive: bool = True, detach: bool = False, auto_remove: bool = False,
                 use_aliases: bool = False,
                 ) -> tuple[dict[str, Any], list[tuple[str, dict[str, Any]]]]:
     """The create body of a ``compose run`` container, from ``service`` (already carrying the
@@ -245,7 +264,8 @@ def oneoff_body(project: Project, service: Service, slug: str, hash_: str,
     if deploy is not None and deploy.restart_policy is not None:
         deploy = replace(deploy, restart_policy=None)
     svc = replace(service, restart=None, deploy=deploy)
-    body, extra = container_body(project, svc, -1, hash_, config_files, resolve_container)
+    body, extra = container_body(project, svc, -1, hash_, config_files, resolve_container,
+                                 image_id=image_id)
     body["Labels"].update({L.ONEOFF: "True", L.SLUG: slug})
     attach = not detach
     body.update(AttachStdin=interactive and attach, AttachStdout=attach, AttachStderr=attach,

@@ -11,13 +11,9 @@ exits; ``service_completed_successfully`` waits for exit code 0.
 """
 from __future__ import annotations
 
-import io
-import json
-import tarfile
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 
 from dockyard.client.api import APIClient
@@ -26,6 +22,7 @@ from dockyard.compose import labels as L
 from dockyard.compose.model import Project, Service
 from dockyard.compose.plan import Action, ServicePlan
 from dockyard.compose.body import container_body, image_name
+from dockyard.compose.buildreq import build_request, split_ref
 from dockyard.compose.conditions import (
     COMPLETED,
     HEALTHY,
@@ -71,6 +68,7 @@ class Converger:
         self.config_files = tuple(config_files)
         self.warn = warn or (lambda _msg: None)
         self.wait_timeout = WAIT_TIMEOUT
+        self.image_ids: dict[str, str] = {}  # image reference → its id, once looked up
 
     # networks / volumes
     def ensure_networks(self, services: Iterable[str]) -> None:
@@ -126,18 +124,48 @@ class Converger:
     # images
     def ensure_images(self, services: Iterable[str], build: bool = False,
                       pull_missing: bool = True) -> None:
+        """Each service's image as its ``pull_policy`` says: ``always`` pulls first (a
+        failed pull of a service that can be built is a warning), ``never`` refuses a
+        missing image it cannot build, ``build`` builds every time, ``missing`` (the
+        default; also ``if_not_present`` and the refresh policies) pulls or builds what is
+        not there. ``build`` (``up --build``) rebuilds what has a build section."""
         for name in services:
             svc = self.project.services[name]
             ref = image_name(self.project, svc)
+            policy = svc.pull_policy or "missing"
+            if policy == "always" and svc.image:
+                try:
+                    self.pull(svc)
+                except (ComposeError, APIError) as exc:
+                    if svc.build is None:
+                        raise
+                    self.warn(f"pull of {ref} failed ({exc}); building it")
             have = self._exists("/images", ref)
-            if svc.build is not None and (build or not have):
+            if svc.build is not None and (build or policy == "build" or not have):
                 self.build(svc)
+            elif not have and policy == "never":
+                raise ComposeError(f"service \"{name}\" has pull_policy \"never\" and its image "
+                                   f"{ref} is not present locally: No such image: {ref}")
             elif not have and pull_missing:
                 self.pull(svc)
+            self.image_ids.pop(ref, None)
+
+    def image_id(self, svc: Service) -> str | None:
+        """The id (``sha256:…``) of the service's local image, for ``com.docker.compose.image``;
+        None when it is not there."""
+        ref = image_name(self.project, svc)
+        if ref not in self.image_ids:
+            try:
+                self.image_ids[ref] = str(self.client.get(f"/images/{ref}/json")["Id"])
+            except APIError as exc:
+                if exc.status != 404:
+                    raise
+                return None
+        return self.image_ids[ref]
 
     def pull(self, svc: Service) -> None:
         ref = image_name(self.project, svc)
-        repo, tag = _split_ref(ref)
+        repo, tag = split_ref(ref)
         self.progress("Image", ref, "Pulling")
         with self.client.stream("POST", "/images/create",
                                 {"fromImage": repo, "tag": tag}) as resp:
@@ -147,33 +175,9 @@ class Converger:
         self.progress("Image", ref, "Pulled")
 
     def build(self, svc: Service) -> None:
-        from dockyard.client.buildcontext import context_tar  # the docker CLI's rules
         assert svc.build is not None
-        b = svc.build
         ref = image_name(self.project, svc)
-        root = Path(b.context)
-        query: dict[str, Any] = {"t": ref, "buildargs": json.dumps(
-            {k: v for k, v in b.args.items() if v is not None}),
-            "labels": json.dumps(b.labels), "target": b.target or None,
-            "networkmode": b.network or None, "rm": True, "version": "1",
-            "shmsize": b.shm_size or None,
-            "extrahosts": ",".join(f"{h}:{ip}" for h, ip in b.extra_hosts.items()) or None,
-            "cachefrom": json.dumps(list(b.cache_from)) if b.cache_from else None}
-        if b.dockerfile_inline is not None:
-            data = _with_file(context_tar(root, None), "Dockerfile.inline",
-                              b.dockerfile_inline.encode())
-            query["dockerfile"] = "Dockerfile.inline"
-        else:
-            dockerfile = Path(b.dockerfile or "Dockerfile")
-            if not dockerfile.is_absolute():
-                dockerfile = root / dockerfile
-            data = context_tar(root, dockerfile)
-            rel = dockerfile.resolve().relative_to(root.resolve()).as_posix() \
-                if dockerfile.resolve().is_relative_to(root.resolve()) else None
-            if rel is None:
-                with tarfile.open(fileobj=io.BytesIO(data)) as tf:
-                    rel = next(m for m in tf.getnames() if m.startswith(".dockerfile."))
-            query["dockerfile"] = rel
+        query, data = build_request(ref, svc.build)
         self.progress("Image", ref, "Building")
         with self.client.stream("POST", "/build", query, body=data,
                                 headers={"Content-Type": "application/x-tar"}) as resp:
@@ -250,7 +254,7 @@ class Converger:
     def create(self, svc: Service, number: int, name: str, hash_: str, start: bool,
                verb: str = "Created") -> str:
         body, extra = container_body(self.project, svc, number, hash_, self.config_files,
-                                     self.resolve, self.replicas)
+                                     self.resolve, self.replicas, image_id=self.image_id(svc))
         if verb == "Created":
             self.progress("Container", name, "Creating")
         created = self.client.post("/containers/create", {"name": name}, json_body=body)
@@ -355,25 +359,3 @@ def _ipam(raw: Mapping[str, Any]) -> dict[str, Any]:
     if raw.get("options"):
         out["Options"] = raw["options"]
     return out
-
-
-def _split_ref(ref: str) -> tuple[str, str]:
-    if "@" in ref:
-        return ref, ""
-    slash = ref.rfind("/")
-    colon = ref.rfind(":")
-    if colon > slash:
-        return ref[:colon], ref[colon + 1:]
-    return ref, "latest"
-
-
-def _with_file(tar_bytes: bytes, name: str, data: bytes) -> bytes:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=io.BytesIO(tar_bytes)) as src, \
-            tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as out:
-        for m in src.getmembers():
-            out.addfile(m, src.extractfile(m) if m.isfile() else None)
-        info = tarfile.TarInfo(name)
-        info.size = len(data)
-        out.addfile(info, io.BytesIO(data))
-    return buf.getvalue()

@@ -243,6 +243,8 @@ def load_project(options: ProjectOptions) -> Project:
         project_dir = cwd
     env_files = tuple(Path(_abs(cwd, f, os_env)) for f in options.env_files)
     env = project_environment(project_dir, os_env, env_files)
+    used_env_files = tuple(str(f) for f in env_files) or tuple(
+        str(p) for p in (project_dir / ".env",) if p.is_file())
     files = _find_files(options, env, project_dir)
     if not options.project_dir and not options.files:
         project_dir = files[0].parent
@@ -254,7 +256,23 @@ def load_project(options: ProjectOptions) -> Project:
         or project_dir.name
     name = normalize_project_name(str(name))
     return normalize(merged, name=name, working_dir=str(project_dir), env=env,
-                     profiles=active_profiles(options, env), warnings=tuple(warnings))
+                     profiles=active_profiles(options, env), warnings=tuple(warnings),
+                     env_files=used_env_files, blame=_blame(files, docs))
+
+
+def _blame(files: list[Path], docs: list[dict[str, Any]]) -> Callable[[str | None, str | None],
+                                                                      str]:
+    """The file a normalisation problem is reported against: the last of the merged files
+    that sets the service's key (or defines the service), else the first file."""
+    def blame(service: str | None, key: str | None) -> str:
+        for path, doc in reversed(list(zip(files, docs))):
+            svc = (doc.get("services") or {}).get(service) if service else None
+            if isinstance(svc, dict) and (key is None or key in svc):
+                return path.name
+        if key is not None:
+            return blame(service, None)
+        return files[0].name
+    return blame
 
 
 def load_text(text: str, project_dir: str = "/project", name: str | None = None,

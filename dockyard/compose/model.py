@@ -199,3 +199,6 @@ class Project:
     disabled_services: tuple[str, ...] = ()  # inactive because of profiles
     environment: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
     warnings: tuple[str, ...] = field(default=(), compare=False, repr=False)
+    # absolute paths of the files the project environment was read from (``--env-file``, or
+    # the project's ``.env``): ``com.docker.compose.project.environment_file``
+    env_files: tuple[str, ...] = field(default=(), compare=False, repr=False)

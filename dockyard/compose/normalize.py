@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import re
 import shlex
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from dockyard.compose.consistency import Blame, ServiceProblem, blamed, check_service
 from dockyard.compose.envfile import read_env_file
 from dockyard.compose.merge import list_to_mapping
 from dockyard.compose.model import (
@@ -238,7 +239,8 @@ def _service(name: str, raw: dict[str, Any], env: Mapping[str, str]) -> Service:
         command=_words(raw.get("command")), entrypoint=_words(raw.get("entrypoint")),
         environment=_environment(raw, env, where), ports=ports,
         expose=_tuple(raw.get("expose")),
-        volumes=tuple(parse_volume(v, f"{w}volumes.") for v in raw.get("volumes") or ()),
+        volumes=tuple(parse_volume(v, f"{w}volumes.{i}.")
+                      for i, v in enumerate(raw.get("volumes") or ())),
         volumes_from=_tuple(raw.get("volumes_from")), links=_tuple(raw.get("links")),
         networks=networks, network_mode=mode, depends_on=depends,
         healthcheck=_healthcheck(raw.get("healthcheck"), w + "healthcheck."), restart=raw.get("restart"),
@@ -282,16 +284,32 @@ def _resource_name(project: str, key: str, raw: dict[str, Any]) -> str:
 
 
 def normalize(doc: dict[str, Any], *, name: str, working_dir: str, env: Mapping[str, str],
-              profiles: set[str], warnings: tuple[str, ...] = ()) -> Project:
+              profiles: set[str], warnings: tuple[str, ...] = (),
+              env_files: tuple[str, ...] = (),
+              blame: Blame = lambda _service, _key: "compose.yaml") -> Project:
+    """Raises ``InvalidArgument`` ``"<file>: <problem>"``, the file as ``blame`` names it."""
     raw_services: dict[str, Any] = {k: v or {} for k, v in (doc.get("services") or {}).items()}
     active = {n: s for n, s in raw_services.items()
               if not s.get("profiles") or "*" in profiles or profiles & set(s["profiles"])}
     disabled = tuple(sorted(set(raw_services) - set(active)))
-    services = {n: _service(n, s, env) for n, s in sorted(active.items())}
-    for svc in services.values():
-        if svc.image is None and svc.build is None:
-            raise InvalidArgument(f"service {svc.name!r} has neither an image nor a build "
-                                  "context specified: invalid compose project")
+    services = {}
+    for n, raw_svc in sorted(active.items()):
+        try:
+            services[n] = _service(n, raw_svc, env)
+        except InvalidArgument as exc:
+            raise blamed(blame, exc, n) from None
+    try:
+        for svc in services.values():
+            check_service(svc)
+        return _project(doc, services, name=name, working_dir=working_dir, env=env,
+                        disabled=disabled, warnings=warnings, env_files=env_files)
+    except ServiceProblem as exc:
+        raise blamed(blame, exc.error, exc.service, exc.key) from None
+
+
+def _project(doc: dict[str, Any], services: dict[str, Service], *, name: str,
+             working_dir: str, env: Mapping[str, str], disabled: tuple[str, ...],
+             warnings: tuple[str, ...], env_files: tuple[str, ...]) -> Project:
     needs_default = any(not s.networks and s.network_mode is None for s in services.values())
     raw_networks = dict(doc.get("networks") or {})
     if needs_default and "default" not in raw_networks:
@@ -318,21 +336,24 @@ def normalize(doc: dict[str, Any], *, name: str, working_dir: str, env: Mapping[
     for svc in services.values():
         for net in svc.networks:
             if net not in networks:
-                raise InvalidArgument(f"service {svc.name!r} refers to undefined network "
-                                      f"{net}: invalid compose project")
+                raise ServiceProblem(InvalidArgument(
+                    f"service {svc.name!r} refers to undefined network {net}: invalid compose "
+                    "project"), svc.name, "networks")
         for vol in svc.volumes:
             if vol.type == "volume" and vol.source and vol.source not in volumes:
-                raise InvalidArgument(f"service {svc.name!r} refers to undefined volume "
-                                      f"{vol.source}: invalid compose project")
+                raise ServiceProblem(InvalidArgument(
+                    f"service {svc.name!r} refers to undefined volume {vol.source}: invalid "
+                    "compose project"), svc.name, "volumes")
         for dep, cond in svc.depends_on.items():
             if dep not in services and cond.required:
                 why = " (disabled by profiles)" if dep in disabled else ""
-                raise InvalidArgument(f"service {svc.name!r} depends on undefined service "
-                                      f"{dep!r}{why}: invalid compose project")
+                raise ServiceProblem(InvalidArgument(
+                    f"service {svc.name!r} depends on undefined service {dep!r}{why}: invalid "
+                    "compose project"), svc.name, "depends_on")
     return Project(name=name, working_dir=working_dir, services=services, networks=networks,
                    volumes=volumes, configs=dict(doc.get("configs") or {}),
                    secrets=dict(doc.get("secrets") or {}), disabled_services=disabled,
-                   environment=dict(env), warnings=warnings)
+                   environment=dict(env), warnings=warnings, env_files=env_files)
 
 
 def _with(svc: Service, **changes: Any) -> Service:

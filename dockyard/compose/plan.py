@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dockyard.compose import labels as L
+from dockyard.compose.consistency import check_unique_name
 from dockyard.compose.model import Project, Service
 from dockyard.compose.render import config_hash
 
@@ -101,8 +102,13 @@ def plan_project(project: Project, existing: Sequence[Mapping[str, Any]],
                  scale: Mapping[str, int] | None = None, services: Sequence[str] = (),
                  force_recreate: bool = False, no_recreate: bool = False,
                  ) -> dict[str, ServicePlan]:
+    """Raises ``InvalidArgument`` (Compose's message) for a ``scale`` above 1 of a service
+    with a ``container_name``."""
     scale = scale or {}
     wanted = set(services) if services else set(project.services)
+    for name, n in scale.items():  # ``up --scale``: refused before anything is done
+        if name in project.services:
+            check_unique_name(project.services[name], n)
     return {name: plan_service(project, svc, existing, desired_scale(svc, scale),
                                force_recreate, no_recreate)
             for name, svc in project.services.items() if name in wanted}

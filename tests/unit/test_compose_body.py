@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from dockyard.compose import ProjectOptions, load_project
-from dockyard.compose.body import container_body, image_name
+from dockyard.compose import ProjectOptions, load_project, load_text
+from dockyard.compose.body import container_body, image_name, oneoff_body
 from dockyard.compose.model import Project
 
 YAML = """\
@@ -243,3 +243,41 @@ def test_links_name_every_replica_of_the_linked_service(project: Project) -> Non
         "p-db-1:database", "p-db-1:db-1", "p-db-1:p-db-1",
         "p-db-2:database", "p-db-2:db-2", "p-db-2:p-db-2",
         "p-cache-1:cache"]
+
+
+def test_volumes_from_service_and_container_keep_their_mode() -> None:
+    """``service:ro`` resolves the service to its first container and keeps the mode;
+    ``container:name[:mode]`` is passed through without the prefix."""
+    project = load_text("services:\n  db: {image: bb}\n  cache: {image: bb}\n"
+                        "  app:\n    image: bb\n    volumes_from: [db:ro, 'cache:rw', cache,"
+                        " 'container:other:ro', 'container:plain']\n", name="app")
+    b, _ = container_body(project, project.services["app"], 1, "HASH", (),
+                          lambda s: f"app-{s}-1")
+    assert b["HostConfig"]["VolumesFrom"] == ["app-db-1:ro", "app-cache-1:rw", "app-cache-1",
+                                              "other:ro", "plain"]
+    assert set(project.services["app"].depends_on) == {"db", "cache"}
+
+
+def test_image_label_is_the_image_id_when_known(project: Project) -> None:
+    image_id = "sha256:" + "0f" * 32
+    b, _ = container_body(project, project.services["app"], 1, "HASH", (),
+                          lambda s: f"p-{s}-1", image_id=image_id)
+    assert b["Labels"]["com.docker.compose.image"] == image_id
+    assert "com.docker.compose.image" not in body(project, "app")[0]["Labels"]
+    b, _ = oneoff_body(project, project.services["app"], "slug", "HASH", (), image_id=image_id)
+    assert b["Labels"]["com.docker.compose.image"] == image_id
+
+
+def test_environment_file_label_only_when_env_files_were_read(tmp_path: Path) -> None:
+    (tmp_path / "compose.yaml").write_text("services:\n  web: {image: '${IMG}'}\n")
+    (tmp_path / "other.env").write_text("IMG=bb\n")
+    key = "com.docker.compose.project.environment_file"
+
+    def labels(*env_files: str) -> dict[str, str]:
+        project = load_project(ProjectOptions(cwd=str(tmp_path), env_files=env_files,
+                                              os_env={"IMG": "bb"}))
+        return container_body(project, project.services["web"], 1, "H")[0]["Labels"]
+    assert key not in labels()
+    (tmp_path / ".env").write_text("IMG=bb\n")
+    assert labels()[key] == str(tmp_path / ".env")
+    assert labels("other.env", ".env")[key] == f"{tmp_path}/other.env,{tmp_path}/.env"

@@ -51,9 +51,10 @@ def test_wrong_type() -> None:
 
 def test_wrong_type_after_interpolation() -> None:
     assert _err("services:\n  web:\n    image: x\n    privileged: ${P}\n",
-                env={"P": "maybe"}) == "services.web.privileged must be a boolean, not 'maybe'"
+                env={"P": "maybe"}) == ("compose.yaml: services.web.privileged must be a "
+                                        "boolean, not 'maybe'")
     assert _err("services:\n  web:\n    image: x\n    deploy: {replicas: lots}\n") == \
-        "services.web.deploy.replicas must be an integer, not 'lots'"
+        "compose.yaml: services.web.deploy.replicas must be an integer, not 'lots'"
 
 
 def test_missing_required_variable() -> None:
@@ -123,3 +124,45 @@ def test_yaml_is_read_with_the_yaml12_core_schema(tmp_path: Path) -> None:
     assert sorted(project.services) == ["no", "on"]
     assert project.services["on"].environment["DEBUG"] == "yes"
     assert [(p.published, p.target) for p in project.services["on"].ports] == [("22", 22)]
+
+
+def test_container_name_with_more_than_one_replica_is_refused() -> None:
+    """Compose v2's consistency check, with the file named as for every normalise error."""
+    base = "services:\n  web:\n    image: x\n    container_name: fixed\n"
+    assert _err(base + "    scale: 2\n") == (
+        "compose.yaml: services.scale: can't set container_name and web as container name "
+        "must be unique: invalid compose project")
+    assert _err(base + "    deploy: {replicas: 3}\n") == (
+        "compose.yaml: services.deploy.replicas: can't set container_name and web as "
+        "container name must be unique: invalid compose project")
+    assert load_text(base + "    scale: 1\n").services["web"].container_name == "fixed"
+
+
+def test_normalise_errors_name_the_file() -> None:
+    assert _err("services:\n  web:\n    image: x\n    ports: [abc]\n") == \
+        "compose.yaml: services.web.ports.0: invalid port specification 'abc'"
+    assert _err("services:\n  web: {image: x, volumes: ['/a', './b:rel']}\n") == (
+        "compose.yaml: services.web.volumes.1: invalid volume specification '/project/b:rel'"
+        ": target must be an absolute path")
+    assert _err("services:\n  a: {image: x, networks: [back]}\n") == (
+        "compose.yaml: service 'a' refers to undefined network back: invalid compose project")
+    assert _err("services:\n  a: {image: x, pull_policy: build}\n") == (
+        "compose.yaml: services.a.pull_policy: pull_policy is 'build' but the service has no "
+        "build section: invalid compose project")
+
+
+def test_normalise_errors_name_the_file_that_set_the_key(tmp_path: Path) -> None:
+    """With several ``-f`` files, the last one setting the faulty key is named."""
+    (tmp_path / "compose.yaml").write_text("services:\n  web: {image: x, ports: ['80']}\n"
+                                           "  db: {image: x}\n")
+    (tmp_path / "ports.yaml").write_text("services:\n  web: {ports: ['x:y']}\n")
+    (tmp_path / "grace.yaml").write_text("services:\n  db: {stop_grace_period: soon}\n")
+    opts = ProjectOptions(files=("compose.yaml", "ports.yaml", "grace.yaml"),
+                          cwd=str(tmp_path))
+    with pytest.raises(InvalidArgument) as e:
+        load_project(opts)
+    assert str(e.value) == "grace.yaml: services.db.stop_grace_period: invalid duration 'soon'"
+    (tmp_path / "grace.yaml").write_text("services:\n  db: {stop_grace_period: 1s}\n")
+    with pytest.raises(InvalidArgument) as e:
+        load_project(opts)
+    assert str(e.value) == "ports.yaml: services.web.ports.1: invalid port specification 'x:y'"

@@ -3,10 +3,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from dockyard.compose import labels as L
 from dockyard.compose import load_text
 from dockyard.compose.plan import plan_project
 from dockyard.compose.render import config_hash
+from dockyard.errors import InvalidArgument
 
 TEXT = """
 services:
@@ -70,3 +73,14 @@ def test_recreate_takes_the_canonical_name() -> None:
     plan = plan_project(project, [old, kept])
     assert [(a.kind, a.name) for a in plan["web"].actions] == [("recreate", "demo-web-1")]
     assert [(a.kind, a.name) for a in plan["db"].actions] == [("noop", "demo_db_1")]
+
+
+def test_scale_flag_above_one_with_container_name_is_refused_before_planning() -> None:
+    project = load_text("services:\n  web: {image: bb, container_name: fixed}\n"
+                        "  db: {image: bb}\n", name="demo")
+    with pytest.raises(InvalidArgument) as e:
+        plan_project(project, [], {"web": 2})
+    assert str(e.value) == ("services.scale: can't set container_name and web as container "
+                            "name must be unique: invalid compose project")
+    assert kinds(plan_project(project, [], {"web": 1, "db": 3})) == {
+        "web": ["create"], "db": ["create", "create", "create"]}

@@ -221,7 +221,8 @@ def _create_oneoff(ctx: Context, ns: argparse.Namespace, project: Project, conv:
     slug = uuid.uuid4().hex + uuid.uuid4().hex
     name = ns.name or f"{project.name}-{svc.name}-run-{slug[:12]}"
     body, extra = oneoff_body(project, svc, slug, config_hash(svc), conv.config_files,
-                              conv.resolve, interactive=ns.interactive, detach=ns.detach,
+                              conv.resolve, image_id=conv.image_id(svc),
+                              interactive=ns.interactive, detach=ns.detach,
                               auto_remove=ns.rm, use_aliases=ns.use_aliases)
     if tty and ctx.stdout_is_tty():
         dims = term.size(ctx.stdout.fileno())

@@ -24,6 +24,7 @@ from dockyard.compose import render
 from dockyard.compose.converge import ComposeError, Converger, list_containers
 from dockyard.compose.model import Project
 from dockyard.compose.plan import orphans, plan_project
+from dockyard.errors import DockyardError
 
 
 def _config_flags(p: FlagParser) -> None:
@@ -99,9 +100,12 @@ def converge_up(ctx: Context, ns: argparse.Namespace, project: Project, *, start
             raise StatusError(f"no such service: {s}")
     client = ctx.client
     existing = list_containers(client, project.name)
-    plans = plan_project(project, existing, scale, services,
-                         force_recreate=getattr(ns, "force_recreate", False),
-                         no_recreate=getattr(ns, "no_recreate", False))
+    try:
+        plans = plan_project(project, existing, scale, services,
+                             force_recreate=getattr(ns, "force_recreate", False),
+                             no_recreate=getattr(ns, "no_recreate", False))
+    except DockyardError as exc:
+        raise StatusError(str(exc)) from None
     with progress_printer(ctx, getattr(ns, "progress", None)) as progress:
         conv = Converger(client, project, progress, config_files(ctx, ns, project),
                          warn=lambda m: progress.log(f"WARN[0000] {m}"))
