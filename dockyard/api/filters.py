@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from dockyard.errors import InvalidArgument
@@ -34,10 +34,14 @@ def parse_filters(text: str) -> Filters:
     return out
 
 
-def _label_match(labels: dict[str, str], wanted: list[str]) -> bool:
+def label_match(labels: Mapping[str, str] | None, wanted: Sequence[str],
+                empty_means_any: bool = False) -> bool:
+    """Every ``key`` / ``key=value`` of ``wanted`` is among ``labels``. Swarm filters read
+    ``key=`` as ``key`` (``empty_means_any``); container filters as "empty value"."""
+    have = labels or {}
     for item in wanted:
         key, sep, value = item.partition("=")
-        if key not in labels or (sep and labels[key] != value):
+        if key not in have or ((value or (sep and not empty_means_any)) and have[key] != value):
             return False
     return True
 
@@ -76,7 +80,7 @@ def _base_matches(rec: ContainerRecord, filters: Filters, show_all: bool) -> boo
         return False
     if "name" in filters and not any(v.lstrip("/") in rec.name for v in filters["name"]):
         return False
-    if "label" in filters and not _label_match(rec.config.get("Labels") or {}, filters["label"]):
+    if "label" in filters and not label_match(rec.config.get("Labels") or {}, filters["label"]):
         return False
     if "exited" in filters and (status != "exited" or
                                 str(rec.state.exit_code) not in filters["exited"]):

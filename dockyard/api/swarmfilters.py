@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from dockyard.api.filters import Filters
+from dockyard.api.filters import Filters, label_match
 from dockyard.errors import InvalidArgument
 from dockyard.types.swarm import Stored
 
@@ -54,12 +54,7 @@ def _prefixed(value: str, wanted: Sequence[str]) -> bool:
 
 
 def _labelled(labels: Any, wanted: Sequence[str]) -> bool:
-    have = labels or {}
-    for item in wanted:
-        key, _, value = item.partition("=")
-        if key not in have or (value and have[key] != value):
-            return False
-    return True
+    return label_match(labels, wanted, empty_means_any=True)
 
 
 def _enum(values: Sequence[str], allowed: Sequence[str], what: str) -> set[str]:

@@ -3,7 +3,8 @@ as etcd requires) and remove members — how a manager joins and leaves the Raft
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from dockyard import errors
@@ -26,12 +27,22 @@ def _members(answer: dict[str, object]) -> list[EtcdMember]:
     return out
 
 
-def members(endpoints: Sequence[str]) -> list[EtcdMember]:
+@contextmanager
+def _gateway(endpoints: Sequence[str]) -> Iterator[EtcdHTTP]:
     http = EtcdHTTP(endpoints, retry_for=2.0)
     try:
-        return _members(http.call("/v3/cluster/member/list", {}))
+        yield http
     finally:
         http.close()
+
+
+def _listed(http: EtcdHTTP) -> list[EtcdMember]:
+    return _members(http.call("/v3/cluster/member/list", {}))
+
+
+def members(endpoints: Sequence[str]) -> list[EtcdMember]:
+    with _gateway(endpoints) as http:
+        return _listed(http)
 
 
 def add(endpoints: Sequence[str], name: str, peer_url: str, patience: float = 20.0) -> str:
@@ -39,9 +50,8 @@ def add(endpoints: Sequence[str], name: str, peer_url: str, patience: float = 20
 
     etcd refuses the change ("unhealthy cluster") until every member has been connected for
     a few seconds — a manager that just joined, for one — so that is waited out."""
-    http = EtcdHTTP(endpoints, retry_for=2.0)
     deadline = time.monotonic() + patience
-    try:
+    with _gateway(endpoints) as http:
         while True:
             try:
                 found = _members(http.call("/v3/cluster/member/add", {"peerURLs": [peer_url]}))
@@ -50,28 +60,21 @@ def add(endpoints: Sequence[str], name: str, peer_url: str, patience: float = 20
                 if "unhealthy cluster" not in str(exc) or time.monotonic() > deadline:
                     raise
                 time.sleep(0.5)
-    finally:
-        http.close()
     return ",".join(f"{m.name or name}={url}" for m in found for url in m.peer_urls)
+
+
+def _remove_where(endpoints: Sequence[str], chosen: Callable[[EtcdMember], bool]) -> None:
+    with _gateway(endpoints) as http:
+        for m in _listed(http):
+            if chosen(m):
+                http.call("/v3/cluster/member/remove", {"ID": m.id})
 
 
 def remove(endpoints: Sequence[str], name: str) -> None:
     """Remove the member called ``name`` (a no-op if it is not a member)."""
-    http = EtcdHTTP(endpoints, retry_for=2.0)
-    try:
-        for m in _members(http.call("/v3/cluster/member/list", {})):
-            if m.name == name:
-                http.call("/v3/cluster/member/remove", {"ID": m.id})
-    finally:
-        http.close()
+    _remove_where(endpoints, lambda m: m.name == name)
 
 
 def remove_peer(endpoints: Sequence[str], peer_url: str) -> None:
     """Undo an ``add`` whose member never started (it has no name yet)."""
-    http = EtcdHTTP(endpoints, retry_for=2.0)
-    try:
-        for m in _members(http.call("/v3/cluster/member/list", {})):
-            if peer_url in m.peer_urls:
-                http.call("/v3/cluster/member/remove", {"ID": m.id})
-    finally:
-        http.close()
+    _remove_where(endpoints, lambda m: peer_url in m.peer_urls)

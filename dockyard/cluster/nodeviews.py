@@ -7,8 +7,9 @@ from typing import TYPE_CHECKING, Any
 
 from dockyard import errors
 from dockyard.cluster.objects import (CLUSTER, CLUSTER_ID, HEARTBEATS, NODES, SERVICES, TASKS,
-                                      new_id, view)
+                                      new_id)
 from dockyard.cluster.store import Object, Store
+from dockyard.types.swarm import view
 
 if TYPE_CHECKING:
     from dockyard.cluster.membership import Membership

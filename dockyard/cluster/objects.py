@@ -4,7 +4,7 @@ Each object is a store :class:`~dockyard.cluster.store.Object` whose ``spec`` ho
 wire object minus what the store itself tracks (``ID``, ``Version``, ``CreatedAt``,
 ``UpdatedAt``): a service's spec is ``{"Spec": ServiceSpec, "PreviousSpec": ...}``, a task's is
 ``{"ServiceID", "Slot", "NodeID", "Spec", "DesiredState", "Status", ...}``, exactly the fields
-``GET /tasks`` shows. So :func:`view` is the one place that turns stored objects into API
+``GET /tasks`` shows. So ``types.swarm.view`` is the one place that turns stored objects into API
 answers, and the version the CLI sends back on ``service update?version=N`` is the store's.
 
 Single writers (swarmkit's rule): the orchestrator writes a task's ``DesiredState`` and creates
@@ -21,7 +21,7 @@ from typing import Any
 
 from dockyard.cluster.store import Object
 
-from dockyard.types.swarm import CLUSTER, NODES, SERVICES, TASKS, view  # noqa: F401
+from dockyard.types.swarm import CLUSTER, NODES, SERVICES, TASKS  # noqa: F401 - re-exported
 
 HEARTBEATS = "heartbeats"  # one key per live node, on the node's lease
 CLUSTER_ID = "default"

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from dockyard.cluster import placement
@@ -108,8 +108,7 @@ def reconcile(service: Service | None, tasks: Sequence[Observed], nodes: Mapping
         if o.task.live and o.task.node_id and (node is None or not node.ready
                                                or node.availability == "drain"):
             writes.append(_desire(o, "shutdown"))
-            usable.append(Observed(o.obj, Task(**{**o.task.__dict__, "desired": "shutdown"}),
-                                   now))
+            usable.append(Observed(o.obj, replace(o.task, desired="shutdown"), now))
         else:
             usable.append(o)
     if service.global_mode:
