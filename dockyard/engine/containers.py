@@ -16,7 +16,7 @@ from dockyard.engine import createconfig
 from dockyard.engine.events import EventBus
 from dockyard.engine.paths import Paths
 from dockyard.errors import Conflict, InvalidArgument, NotFound
-from dockyard.host import mounts
+from dockyard.host import cgwarm, mounts
 from dockyard.image.store import ImageStore
 from dockyard.metadata.containers import ContainerRecord, ContainerTable, State
 from dockyard.util import ids
@@ -113,6 +113,7 @@ class Containers:
 
     # -- create / rename / forget -------------------------------------------------------
     def create(self, body: dict[str, Any], name: str | None) -> ContainerRecord:
+        cgwarm.prewarm()  # `docker run` starts the container right after creating it
         if not isinstance(body, dict):
             raise InvalidArgument("invalid JSON: expected an object")
         image_name = body.get("Image") or ""

@@ -14,6 +14,7 @@ from dockyard.engine.containers import Containers
 from dockyard.engine.createconfig import merge_env
 from dockyard.engine.taskrunner import TaskRunner
 from dockyard.errors import Conflict, InvalidArgument, NotFound
+from dockyard.host import cgwarm
 from dockyard.runtime.spec import build_spec
 from dockyard.runtime.shim import client as shim
 from dockyard.util import ids
@@ -58,6 +59,7 @@ class Execs:
         self._execs: dict[str, ExecRecord] = {}
 
     def create(self, ref: str, body: dict[str, Any]) -> ExecRecord:
+        cgwarm.prewarm()  # clients start an exec right after creating it
         rec = self.containers.lookup(ref)
         if rec.state.status != "running":
             if rec.state.status == "paused":
@@ -99,6 +101,7 @@ class Execs:
 
     def start(self, exec_id: str, session: Session | None) -> ExecRecord:
         """Launch the exec; with a session, pump its streams until the process ends."""
+        cgwarm.prewarm()  # `crun exec` migrates the process into the container's cgroup
         ex = self.get(exec_id)
         if ex.running or ex.exit_code is not None:
             raise Conflict(f"Error: Exec command {exec_id} has already run")

@@ -20,7 +20,7 @@ from dockyard.engine import createconfig, rootfs, specopts
 from dockyard.engine.attach import AttachHub
 from dockyard.engine.paths import Paths
 from dockyard.errors import Conflict, Unavailable
-from dockyard.host import cgroups
+from dockyard.host import cgroups, cgwarm
 from dockyard.image.store import ImageStore
 from dockyard.metadata.containers import ContainerRecord
 from dockyard.runtime import oci
@@ -63,11 +63,16 @@ class TaskRunner:
         self.resolve_namespace: specopts.NamespaceResolver | None = None
         self.volumes: Volumes | None = None
         self.networks: Networks | None = None
+        self._runtimes: dict[str, oci.Runtime] = {}
 
     # -- helpers ------------------------------------------------------------------------
     def runtime_for(self, rec: ContainerRecord) -> oci.Runtime:
         name = rec.host_config.get("Runtime") or self.settings.default_runtime
-        return oci.resolve(name, self.paths.runtime_root, self.settings.runtimes)
+        runtime = self._runtimes.get(name)
+        if runtime is None or not runtime.binary.exists():  # found once, checked cheaply after
+            runtime = oci.resolve(name, self.paths.runtime_root, self.settings.runtimes)
+            self._runtimes[name] = runtime
+        return runtime
 
     def cgroup_path(self, rec: ContainerRecord) -> str:
         parent = rec.host_config.get("CgroupParent") or self.settings.cgroup_parent
@@ -78,6 +83,7 @@ class TaskRunner:
 
     # -- start --------------------------------------------------------------------------
     def start(self, rec: ContainerRecord) -> int:
+        cgwarm.prewarm()  # the runtime's cgroup migration, moments from now, finds the lock warm
         runtime = self.runtime_for(rec)
         runtime.delete(rec.id)  # a stale task from an earlier run
         if self.volumes is not None:
