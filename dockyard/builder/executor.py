@@ -44,6 +44,8 @@ class Removal:
 
 
 class StepExecutor(Protocol):
+    """``author`` (run, write, metadata) is the stage's MAINTAINER, kept in each new image."""
+
     def resolve(self, name: str) -> ImageRef:
         """An image by name or id (NotFound if missing); ``scratch`` gives ImageRef("")."""
 
@@ -52,17 +54,19 @@ class StepExecutor(Protocol):
 
     def run(self, parent: ImageRef, run_config: dict[str, Any], argv: list[str],
             opts: RunOptions, output: Output, created_by: str,
-            announce: Callable[[str], None] = lambda cid: None) -> str:
+            announce: Callable[[str], None] = lambda cid: None, author: str = "") -> str:
         """Run ``argv`` in a container of ``parent`` (``run_config`` gives env, user, workdir)
         and commit the result; returns the new image id. Raises on a non-zero exit. The
         container is then removed or kept as the build's :class:`Removal` says."""
 
     def write(self, parent: ImageRef, run_config: dict[str, Any], created_by: str,
-              fill: Callable[[Path], None]) -> str:
+              fill: Callable[[Path], None], author: str = "") -> str:
         """A new image whose layer is what ``fill(rootfs)`` writes into the parent's rootfs."""
 
-    def metadata(self, parent: ImageRef, run_config: dict[str, Any], created_by: str) -> str:
-        """A new image with no new layer (ENV, CMD, LABEL, ...)."""
+    def metadata(self, parent: ImageRef, run_config: dict[str, Any], created_by: str,
+                 announce: Callable[[str], None] = lambda cid: None, author: str = "") -> str:
+        """A new image with no new layer (ENV, CMD, LABEL, ...); a container it commits from
+        is announced and then removed or kept as for :meth:`run`."""
 
     def rootfs(self, image: ImageRef) -> AbstractContextManager[Path]:
         """Read access to an image's filesystem (COPY --from)."""

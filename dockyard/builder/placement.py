@@ -5,7 +5,9 @@ destination ends with ``/`` or is an existing directory, else to the destination
 itself; several sources need a destination ending with ``/``. Everything copied is owned by
 ``chown`` (default 0:0) and keeps its mode unless ``chmod`` is given (applied to files and
 directories, not symlinks); mtimes are kept. Missing directories on the way are made 0755
-and owned by ``chown``. ADD extracts a local tar (plain, gzip, bzip2, xz, zstd) into the
+and owned by ``chown``. For reproducible layers (the same inputs, the same layer digest), no
+directory's mtime says when the build ran: one the copy creates gets the newest mtime of the
+sources, and an existing one it writes into keeps its mtime. ADD extracts a local tar (plain, gzip, bzip2, xz, zstd) into the
 destination directory, keeping the archive's owners unless ``chown`` is given (``chmod``
 does not apply there). Pass the *merged* rootfs so symlinks and directories of lower layers
 are honoured: the destination is resolved chrooted in it, then every write is an ``*at``
@@ -57,14 +59,17 @@ class _Copier:
         self.root_fd, self.cmd, self.owner, self.chmod = root_fd, cmd, owner, chmod
         self._token = secrets.token_hex(6)
         self._links: dict[tuple[int, int], tuple[int, str]] = {}
+        self._made: list[str] = []          # directories this copy created, parents first
+        self._kept: dict[str, int] = {}     # existing directories it writes into → mtime (ns)
 
     def mkdirs(self, rel: str) -> tuple[int, bool]:
         """Open directory ``rel`` of the rootfs (symlink-free, as resolved), making what is
         missing (0755, owned by the copy's owner); returns the fd and whether the last
         component was created."""
-        fd, created = os.dup(self.root_fd), False
+        fd, created, path = os.dup(self.root_fd), False, ""
         try:
             for part in rel.split("/") if rel else []:
+                path = f"{path}/{part}" if path else part
                 try:
                     child, created = os.open(part, DIR_FLAGS, dir_fd=fd), False
                 except FileNotFoundError:
@@ -75,10 +80,28 @@ class _Copier:
                 if created:
                     os.fchown(fd, *self.owner)
                     os.fchmod(fd, 0o755)
+                    self._made.append(path)
+                elif path not in self._made and path not in self._kept:
+                    self._kept[path] = os.fstat(fd).st_mtime_ns
         except OSError as err:
             os.close(fd)
             raise _failed(self.cmd, f"mkdir /{rel}", err) from None
         return fd, created
+
+    def settle_times(self, stamp_ns: int) -> None:
+        """After the copy: created directories get ``stamp_ns``, existing ones their mtime."""
+        for rel, mtime in [*((r, stamp_ns) for r in self._made), *self._kept.items()]:
+            fd = os.dup(self.root_fd)
+            try:
+                for part in rel.split("/"):
+                    child = os.open(part, DIR_FLAGS, dir_fd=fd)
+                    os.close(fd)
+                    fd = child
+                os.utime(fd, ns=(mtime, mtime))
+            except OSError:
+                pass  # replaced by a later source of the same copy
+            finally:
+                os.close(fd)
 
     def _replace(self, pfd: int, temp: str, name: str) -> None:
         try:
@@ -239,5 +262,6 @@ def copy_into(sources: Sequence[Source], dest: str | os.PathLike[str], rootfs: P
                 raise
             except OSError as err:
                 raise _failed(cmd, target, err) from None
+        copier.settle_times(max(os.stat(s.host_path).st_mtime_ns for s in sources))
     finally:
         os.close(root_fd)

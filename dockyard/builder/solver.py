@@ -10,6 +10,8 @@ cache key. Flags the classic builder does not carry out are refused
 from __future__ import annotations
 
 import json
+import os
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,9 +24,11 @@ from dockyard.builder.executor import ImageRef, RunOptions, StepExecutor
 from dockyard.builder.instructions import Dockerfile, Stage, parse_stages, resolve_meta_args
 from dockyard.builder.misses import missed_reason
 from dockyard.builder.options import BuildOptions
-from dockyard.builder.shell import expand_word, expand_words
+from dockyard.builder.parser import Heredoc
+from dockyard.builder.shell import Lexer, expand_word, expand_words
 from dockyard.builder.placement import copy_into
-from dockyard.builder.sources import ContentMemo, digest_sources, explain_change, resolve_sources
+from dockyard.builder.sources import (ContentMemo, Source, digest_sources, explain_change,
+                                      resolve_sources)
 from dockyard.errors import InvalidArgument
 
 Emit = Callable[[dict[str, Any]], None]
@@ -41,6 +45,7 @@ class StageState:
     args: dict[str, str] = field(default_factory=dict)
     meta: dict[str, str | None] = field(default_factory=dict)  # ARGs before the first FROM
     inherited_cmd: bool = True
+    maintainer: str = ""   # MAINTAINER: the author of this stage's later images
 
 
 class Solver:
@@ -56,6 +61,7 @@ class Solver:
         self.step_no = 0
         self.total = 0
         self.used_args: set[str] = set()
+        self.maintainer = ""    # the last stage's MAINTAINER (for --label)
         self.diverged_at = ""   # "step 3" once a step of this stage missed for a known reason
 
     def say(self, text: str) -> None:
@@ -147,6 +153,7 @@ class Solver:
             self.step_no += 1
             self.say(f"Step {self.step_no}/{self.total} : {inst.original}\n")
             self._step(state, inst, dockerfile.escape)
+        self.maintainer = state.maintainer
         return state.image
 
     def _env(self, state: StageState) -> dict[str, str]:
@@ -177,8 +184,10 @@ class Solver:
                                                   state.inherited_cmd)
             if isinstance(inst, (c.Cmd, c.Entrypoint)):
                 state.inherited_cmd = False
+            if isinstance(inst, c.Maintainer):
+                state.maintainer = inst.maintainer
             self._cached_or(state, StepKey(state.image.id, created_by), created_by,
-                            lambda: self.steps.metadata(state.image, config, created_by),
+                            self._metadata(state.image, config, created_by, state.maintainer),
                             config, inst.keyword)
 
     def _arg(self, state: StageState, inst: c.Arg, expand: Callable[[str], str]) -> None:
@@ -218,29 +227,40 @@ class Solver:
         key = StepKey(state.image.id, "RUN " + json.dumps(argv), extra=tuple(
             f"{k}={v}" for k, v in args.items()))
 
-        containers: list[str] = []
+        self._cached_or(state, key, created_by, self._announcing(
+            lambda announce: self.steps.run(state.image,
+                                            dict(state.config) | {"Env": run_env["Env"]},
+                                            argv, opts, self._output, created_by,
+                                            announce=announce, author=state.maintainer)),
+            state.config, "RUN")
 
-        def announce(cid: str) -> None:
-            containers.append(cid)
-            self.say(f" ---> Running in {cid[:12]}\n")
-
-        def removed(succeeded: bool) -> None:
-            if self.opts.removal.removes(succeeded):
-                for cid in containers:
-                    self.say(f" ---> Removed intermediate container {cid[:12]}\n")
-
+    def _announcing(self, step: Callable[[Callable[[str], None]], str]) -> Callable[[], str]:
+        """``step`` with the classic builder's lines for the containers it makes: `` --->
+        Running in <id>``, then `` ---> Removed intermediate container <id>`` if removed."""
         def execute() -> str:
+            containers: list[str] = []
+
+            def announce(cid: str) -> None:
+                containers.append(cid)
+                self.say(f" ---> Running in {cid[:12]}\n")
+
+            def removed(succeeded: bool) -> None:
+                if self.opts.removal.removes(succeeded):
+                    for cid in containers:
+                        self.say(f" ---> Removed intermediate container {cid[:12]}\n")
             try:
-                image_id = self.steps.run(state.image,
-                                          dict(state.config) | {"Env": run_env["Env"]}, argv,
-                                          opts, self._output, created_by, announce=announce)
+                image_id = step(announce)
             except Exception:
                 removed(False)
                 raise
             removed(True)
             return image_id
+        return execute
 
-        self._cached_or(state, key, created_by, execute, state.config, "RUN")
+    def _metadata(self, parent: ImageRef, config: dict[str, Any], created_by: str,
+                  author: str = "") -> Callable[[], str]:
+        return self._announcing(lambda announce: self.steps.metadata(
+            parent, config, created_by, announce=announce, author=author))
 
     def _output(self, data: bytes) -> None:
         self.say(data.decode("utf-8", "replace"))
@@ -252,23 +272,30 @@ class Solver:
             else ""
         sources_text = [expand(s) for s in inst.sources]
         dest = expand(inst.dest)
-        if from_stage:
-            source_image = self.stage_images.get(from_stage.lower()) or \
-                self.steps.resolve(from_stage)
-            with self.steps.rootfs(source_image) as root:
-                self._copy_from(state, inst, root, sources_text, dest, is_add, from_stage)
-        else:
-            self._copy_from(state, inst, self.context, sources_text, dest, is_add, "")
+        with tempfile.TemporaryDirectory(dir=self.context.parent) as inline:
+            inline_sources = _inline_files(inst.heredocs, Path(inline), self._env(state))
+            if from_stage:
+                source_image = self.stage_images.get(from_stage.lower()) or \
+                    self.steps.resolve(from_stage)
+                with self.steps.rootfs(source_image) as root:
+                    self._copy_from(state, inst, root, sources_text, dest, is_add,
+                                    from_stage, inline_sources)
+            else:
+                self._copy_from(state, inst, self.context, sources_text, dest, is_add, "",
+                                inline_sources)
 
     def _copy_from(self, state: StageState, inst: c.Copy | c.Add, root: Path,
-                   requested: list[str], dest: str, is_add: bool, from_stage: str) -> None:
-        if inst.heredocs:
-            raise InvalidArgument(f"{inst.keyword} with a heredoc is not supported yet")
-        sources = resolve_sources(root, requested, is_add=is_add, from_context=not from_stage)
+                   requested: list[str], dest: str, is_add: bool, from_stage: str,
+                   inline: list[Source]) -> None:
+        sources = resolve_sources(root, requested, is_add=is_add,
+                                  from_context=not from_stage) if requested or not inline \
+            else []
+        sources += inline
         digest = digest_sources(sources, self.memo)
         word = inst.keyword
         created_by = f"{stepconfig.NOP}{word} {'dir' if len(sources) > 1 or sources[0].is_dir else 'file'}:{digest.digest[7:]} in {dest} "
-        key = StepKey(state.image.id, f"{word} {json.dumps(requested)} {dest} "
+        heredocs = " ".join(f"<<{'' if d.expand else '-raw'}{d.name}" for d in inst.heredocs)
+        key = StepKey(state.image.id, f"{word} {json.dumps(requested)}{heredocs} {dest} "
                       f"chown={inst.chown} chmod={inst.chmod} from={from_stage}",
                       sources=digest.digest)
 
@@ -285,7 +312,8 @@ class Solver:
             copy_into(sources, dest, rootfs, owner, chmod, is_add, workdir=workdir)
 
         self._cached_or(state, key, created_by,
-                        lambda: self.steps.write(state.image, state.config, created_by, fill),
+                        lambda: self.steps.write(state.image, state.config, created_by, fill,
+                                                author=state.maintainer),
                         state.config, word, files_changed)
         self.cache.remember_sources(key, dict(digest.files))
 
@@ -328,8 +356,27 @@ class Solver:
             f"{k}={v}" for k, v in self.opts.labels.items())
         state = StageState(image, config)
         self._cached_or(state, StepKey(image.id, created_by), created_by,
-                        lambda: self.steps.metadata(image, config, created_by), config, "LABEL")
+                        self._metadata(image, config, created_by, self.maintainer), config,
+                        "LABEL")
         return state.image
+
+
+def _inline_files(heredocs: tuple[Heredoc, ...], where: Path,
+                  env: dict[str, str]) -> list[Source]:
+    """COPY/ADD ``<<NAME`` sources as files ``NAME`` (0644, mtime 0 so layers repeat); the
+    body's variables are expanded unless the name was quoted, quotes kept (as buildkit)."""
+    out = []
+    for doc in heredocs:
+        if not doc.name or "/" in doc.name or doc.name in (".", ".."):
+            raise InvalidArgument(f"invalid heredoc name: {doc.name!r}")
+        text = Lexer(skip_quotes=True).process(doc.content, env).word if doc.expand \
+            else doc.content
+        path = where / doc.name
+        path.write_text(text)
+        path.chmod(0o644)
+        os.utime(path, (0, 0))
+        out.append(Source(doc.name, path, False))
+    return out
 
 
 def _owner(rootfs: Path, chown: str) -> tuple[int, int]:

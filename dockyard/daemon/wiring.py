@@ -61,6 +61,8 @@ class Daemon:
         content.sweep_ingest()
         snapshots.sweep()
         for leftover in [*self.paths.trash.iterdir(), *self.paths.tmp.iterdir()]:
+            if (leftover / "merged").is_dir():  # a build step's layer view (buildsteps)
+                mounts.unmount(leftover / "merged")
             shutil.rmtree(leftover, ignore_errors=True)
         store = ImageStore(self.db, content, snapshots)
         try:  # layers and blobs of imports/pulls/commits a crash cut short
@@ -97,8 +99,9 @@ class Daemon:
                                         tuple(config.insecure_registries), config.offline),
                              time.time())
         lifecycle.health = HealthMonitor(containers, self.engine.execs)
-        self.swarm = SwarmNode(self.paths.data_root / "swarm", EngineExecutor(self.engine),
-                               swarm_description)
+        self.swarm = SwarmNode(self.paths.data_root / "swarm",
+                               EngineExecutor(self.engine, config.swarm_data_port),
+                               swarm_description, data_port=config.swarm_data_port)
         self.servers: list[Any] = []
 
     def _daemon_id(self) -> str:

@@ -1,9 +1,11 @@
 """The engine side of the builder: each step runs in a real container (same runtime, limits
 and confinement as ``docker run``) and is committed as an intermediate image.
 
-Like the classic builder, a RUN step's container is removed after the step succeeded
+Like the classic builder, a RUN step's container (and the created, never started one a
+metadata step such as ENV or CMD is committed from) is removed after the step succeeded
 (``rm``, the default), kept with ``--rm=false``, and kept after a failed step unless
-``--force-rm`` (then it is always removed). A FROM image that is missing locally, or every
+``--force-rm`` (then it is always removed). COPY and ADD write into a bare overlay of the
+parent's layers: no container, as in Docker. A FROM image that is missing locally, or every
 one with ``--pull``, is pulled through :class:`~dockyard.engine.buildpull.BuildPuller`."""
 from __future__ import annotations
 
@@ -17,12 +19,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dockyard.builder.executor import ImageRef, Output, Removal, RunOptions
-from dockyard.engine import rootfs
 from dockyard.engine.attach import Session
 from dockyard.engine.containers import Containers
 from dockyard.engine.images import Images
 from dockyard.engine.lifecycle import Lifecycle
 from dockyard.errors import InvalidArgument, NotFound
+from dockyard.host import mounts
 from dockyard.image.model import Image
 from dockyard.metadata.containers import ContainerRecord
 from dockyard.types import reference
@@ -85,9 +87,27 @@ class EngineSteps:
             raise NotFound(f"No such image: {parent.id}")
         return image
 
-    def metadata(self, parent: ImageRef, run_config: dict[str, Any], created_by: str) -> str:
-        entry = {"created": now_rfc3339(), "created_by": created_by}
-        return self.images.derive(self._base(parent), run_config, entry).id
+    def metadata(self, parent: ImageRef, run_config: dict[str, Any], created_by: str,
+                 announce: Callable[[str], None] = lambda cid: None, author: str = "") -> str:
+        """A config-only image. As in Docker's classic builder, the step is committed from a
+        container that is created (never started) and then removed or kept like a RUN
+        step's; ``FROM scratch`` has no image to create one from, so none is made there."""
+        entry = _history(created_by, author)
+        if not parent.id:
+            return self.images.derive(None, run_config, entry, author=author).id
+        shell = list(run_config.get("Shell") or ["/bin/sh", "-c"])
+        rec = self._container(parent, run_config, [*shell, "#(nop) ", created_by],
+                              {"NetworkMode": "none"})
+        announce(rec.id)
+        succeeded = False
+        try:
+            image_id = self.images.derive(self._base(parent), run_config, entry,
+                                          author=author).id
+            succeeded = True
+            return image_id
+        finally:
+            if self.removal.removes(succeeded):
+                self._discard(rec)
 
     # -- containers for steps -----------------------------------------------------------
     def _container(self, parent: ImageRef, run_config: dict[str, Any], argv: list[str],
@@ -99,7 +119,7 @@ class EngineSteps:
 
     def run(self, parent: ImageRef, run_config: dict[str, Any], argv: list[str],
             opts: RunOptions, output: Output, created_by: str,
-            announce: Callable[[str], None] = lambda cid: None) -> str:
+            announce: Callable[[str], None] = lambda cid: None, author: str = "") -> str:
         if not parent.id:
             raise InvalidArgument("failed to create task for container: exec: \"/bin/sh\": "
                                   "stat /bin/sh: no such file or directory (FROM scratch)")
@@ -114,10 +134,10 @@ class EngineSteps:
             if code != 0:
                 raise StepFailed(f"The command '{' '.join(argv)}' returned a non-zero code: "
                                  f"{code}", code)
-            entry = {"created": now_rfc3339(), "created_by": created_by}
+            entry = _history(created_by, author)
             upper = self.containers.paths.container(rec.id) / "upper"
             image_id = self.images.derive(self._base(parent), run_config, entry, upper=upper,
-                                          mtime_clamp=self.mtime_clamp).id
+                                          mtime_clamp=self.mtime_clamp, author=author).id
             succeeded = True
             return image_id
         finally:
@@ -147,43 +167,53 @@ class EngineSteps:
             pass
 
     def write(self, parent: ImageRef, run_config: dict[str, Any], created_by: str,
-              fill: Callable[[Path], None]) -> str:
-        entry = {"created": now_rfc3339(), "created_by": created_by}
-        if not parent.id:
-            with tempfile.TemporaryDirectory(dir=self.containers.paths.tmp) as scratch:
-                fill(Path(scratch))
-                return self.images.derive(None, run_config, entry, upper=Path(scratch),
-                                          mtime_clamp=self.mtime_clamp).id
-        rec = self._container(parent, run_config, ["true"], {"NetworkMode": "none"})
-        try:
-            with self._mounted(rec) as root:
-                fill(root)
-            upper = self.containers.paths.container(rec.id) / "upper"
+              fill: Callable[[Path], None], author: str = "") -> str:
+        """COPY/ADD: ``fill`` writes into an overlay of the parent's layers (no container and
+        no init layer, as Docker's classic builder writes into a bare read-write layer); the
+        overlay's upper directory becomes the new layer."""
+        entry = _history(created_by, author)
+        with self._layer_dir(parent) as (root, upper):
+            fill(root)
             return self.images.derive(self._base(parent), run_config, entry, upper=upper,
-                                      mtime_clamp=self.mtime_clamp).id
-        finally:
-            self._discard(rec)
-
-    @contextmanager
-    def _mounted(self, rec: ContainerRecord) -> Iterator[Path]:
-        root = rootfs.mount(self.containers.paths, self.images.store, rec)
-        try:
-            yield root
-        finally:
-            rootfs.unmount(self.containers.paths, rec)
+                                      mtime_clamp=self.mtime_clamp, author=author).id
 
     @contextmanager
     def rootfs(self, image: ImageRef) -> Iterator[Path]:
-        if not image.id:
-            with tempfile.TemporaryDirectory(dir=self.containers.paths.tmp) as empty:
-                yield Path(empty)
-            return
-        rec = self._container(image, {}, ["true"], {"NetworkMode": "none"})
-        try:
-            with self._mounted(rec) as root:
-                yield root
-        finally:
-            self._discard(rec)
+        with self._layer_dir(image) as (root, _):
+            yield root
+
+    @contextmanager
+    def _layer_dir(self, image: ImageRef) -> Iterator[tuple[Path, Path]]:
+        """A private read-write view of ``image``'s filesystem and the directory its changes
+        go to (for ``scratch`` both are one empty directory)."""
+        with tempfile.TemporaryDirectory(dir=self.containers.paths.tmp,
+                                         prefix="build-layer-") as scratch:
+            base = Path(scratch)
+            upper = base / "upper"
+            upper.mkdir(mode=0o755)
+            upper.chmod(0o755)
+            if not image.id:
+                yield upper, upper
+                return
+            found = self._base(image)
+            assert found is not None
+            store = self.images.store
+            store.ensure_unpacked(found.diff_ids)
+            lowers = store.snapshots.lowers(found.chain_id) if found.chain_id else [
+                store.snapshots.empty]
+            (base / "work").mkdir()
+            (base / "merged").mkdir()
+            mounts.mount_overlay(lowers, upper, base / "work", base / "merged")
+            try:
+                yield base / "merged", upper
+            finally:
+                mounts.unmount(base / "merged")
+
+
+def _history(created_by: str, author: str) -> dict[str, Any]:
+    """A step's history entry; a stage's MAINTAINER is its images' author, as in Docker."""
+    return {"created": now_rfc3339(), "created_by": created_by,
+            **({"author": author} if author else {})}
 
 
 def _ref(image: Image) -> ImageRef:

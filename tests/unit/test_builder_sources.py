@@ -363,3 +363,22 @@ def test_add_archive_cannot_escape(tmp_path: Path, ctx: Path, rootfs: Path) -> N
 def test_no_sources(rootfs: Path) -> None:
     with pytest.raises(InvalidArgument, match="no source files were specified"):
         copy_into([], "/x", rootfs)
+
+
+def test_directory_mtimes_do_not_record_the_build_time(ctx: Path, rootfs: Path) -> None:
+    os.utime(rootfs / "existing", (1_000_000, 1_000_000))
+    os.utime(ctx / "a.py", (2_000_000, 2_000_000))
+    os.utime(ctx / "b.py", (3_000_000, 3_000_000))
+    copy_into(resolve_sources(ctx, ["a.py", "b.py"]), "/existing/new/deeper/", rootfs)
+    copy_into(resolve_sources(ctx, ["a.py"]), "/existing/a.py", rootfs)
+    # an existing directory written into keeps its mtime
+    assert (rootfs / "existing").stat().st_mtime == 1_000_000
+    # directories the copy made get the newest mtime of its sources
+    assert (rootfs / "existing/new").stat().st_mtime == 3_000_000
+    assert (rootfs / "existing/new/deeper").stat().st_mtime == 3_000_000
+    assert (rootfs / "existing/new/deeper/a.py").stat().st_mtime == 2_000_000
+    # a copied directory gets its source's mtime, its files theirs
+    os.utime(ctx / "app/util", (4_000_000, 4_000_000))
+    copy_into(resolve_sources(ctx, ["app/util"]), "/made/util/", rootfs)
+    assert (rootfs / "made/util").stat().st_mtime == 4_000_000
+    assert (rootfs / "made").stat().st_mtime == 4_000_000
