@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any
 
+from dockyard.compose import extras
 from dockyard.compose import labels as L
 from dockyard.compose.model import Project, Service
 from dockyard.compose.plan import container_name
@@ -119,6 +120,7 @@ def container_body(project: Project, service: Service, number: int, hash_: str,
     for t in service.tmpfs:
         path, _, tmpfs_opts = t.partition(":")
         tmpfs[path] = tmpfs_opts
+    binds += _file_mounts(project, service)
     if binds:
         hc["Binds"] = binds
     if anon:
@@ -174,6 +176,7 @@ def container_body(project: Project, service: Service, number: int, hash_: str,
     if service.logging:
         hc["LogConfig"] = {"Type": service.logging.get("driver") or "",
                            "Config": service.logging.get("options") or {}}
+    hc.update(extras.host_config(service.passthrough, resolve_container))
     # networks
     extra: list[tuple[str, dict[str, Any]]] = []
     links = _links(project, service, resolve_container, link_targets)
@@ -227,6 +230,27 @@ def _links(project: Project, service: Service, resolve_container: Callable[[str]
         for cname, n in replicas:
             out += [f"{cname}:{alias}", f"{cname}:{target}-{n}",
                     f"{cname}:{project.name}-{target}-{n}"]
+    for ext in service.passthrough.get("external_links") or ():  # containers of no project
+        target, _, alias = str(ext).partition(":")
+        out.append(f"{target}:{alias or target}")
+    return out
+
+
+def _file_mounts(project: Project, service: Service) -> list[str]:
+    """File-based secrets (at ``/run/secrets/<target>``) and configs (at ``/<target>``),
+    bind-mounted read-only as Compose v2 does for ``file:`` sources."""
+    out: list[str] = []
+    for section, items, top in (("secrets", service.secrets, project.secrets),
+                                ("configs", service.configs, project.configs)):
+        for item in items:
+            src = str(item.get("source"))
+            path = (top.get(src) or {}).get("file")
+            if not path:
+                continue  # refused when the project was loaded
+            target = str(item.get("target") or src)
+            if not target.startswith("/"):
+                target = f"/run/secrets/{target}" if section == "secrets" else f"/{target}"
+            out.append(f"{path}:{target}:ro")
     return out
 
 

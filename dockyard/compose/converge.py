@@ -123,29 +123,36 @@ class Converger:
 
     # images
     def ensure_images(self, services: Iterable[str], build: bool = False,
-                      pull_missing: bool = True) -> None:
-        """Each service's image as its ``pull_policy`` says: ``always`` pulls first (a
-        failed pull of a service that can be built is a warning), ``never`` refuses a
-        missing image it cannot build, ``build`` builds every time, ``missing`` (the
-        default; also ``if_not_present`` and the refresh policies) pulls or builds what is
-        not there. ``build`` (``up --build``) rebuilds what has a build section."""
+                      pull_missing: bool = True, no_build: bool = False,
+                      pull: str | None = None) -> None:
+        """Each service's image as its ``pull_policy`` (or ``pull``, ``up --pull``) says:
+        ``always`` pulls first (a failed pull of a service that can be built is a warning),
+        ``never`` refuses a missing image it cannot build, ``build`` builds every time,
+        ``missing`` (the default; also ``if_not_present`` and the refresh policies) pulls or
+        builds what is not there. ``build`` (``up --build``) rebuilds what has a build
+        section; ``no_build`` (``up --no-build``) builds nothing: a missing image that cannot
+        be pulled is refused before anything is created."""
         for name in services:
             svc = self.project.services[name]
             ref = image_name(self.project, svc)
-            policy = svc.pull_policy or "missing"
+            policy = pull or svc.pull_policy or "missing"
+            buildable = svc.build is not None and not no_build
             if policy == "always" and svc.image:
                 try:
                     self.pull(svc)
                 except (ComposeError, APIError) as exc:
-                    if svc.build is None:
+                    if not buildable:
                         raise
                     self.warn(f"pull of {ref} failed ({exc}); building it")
             have = self._exists("/images", ref)
-            if svc.build is not None and (build or policy == "build" or not have):
+            if buildable and (build or policy == "build" or not have):
                 self.build(svc)
-            elif not have and policy == "never":
-                raise ComposeError(f"service \"{name}\" has pull_policy \"never\" and its image "
-                                   f"{ref} is not present locally: No such image: {ref}")
+            elif not have and no_build and (svc.build is not None and not svc.image):
+                raise ComposeError(f"service \"{name}\" needs image {ref}, which is not present "
+                                   f"locally and --no-build is set: No such image: {ref}")
+            elif not have and policy in ("never", "build"):
+                raise ComposeError(f"service \"{name}\" has pull_policy \"{policy}\" and its "
+                                   f"image {ref} is not present locally: No such image: {ref}")
             elif not have and pull_missing:
                 self.pull(svc)
             self.image_ids.pop(ref, None)

@@ -83,8 +83,8 @@ def _resolve_volume(v: Any, base: Path, env: Mapping[str, str]) -> Any:
 
 
 def resolve_paths(doc: dict[str, Any], base: Path, env: Mapping[str, str]) -> dict[str, Any]:
-    """Make build contexts, env_files, bind sources, extends files and config/secret files
-    absolute, relative to ``base`` (the directory the file's paths are relative to)."""
+    """Make build contexts, env_files, bind sources, extends files, label
+    files and config/secret files absolute, relative to ``base`` (the directory the file's paths are relative to)."""
     services = {}
     for name, svc in (doc.get("services") or {}).items():
         svc = dict(svc or {})
@@ -103,6 +103,10 @@ def resolve_paths(doc: dict[str, Any], base: Path, env: Mapping[str, str]) -> di
                 else {"path": _abs(base, e, env), "required": True} for e in items]
         if "volumes" in svc:
             svc["volumes"] = [_resolve_volume(v, base, env) for v in svc["volumes"] or []]
+        label_file = svc.get("label_file")
+        if label_file is not None:
+            svc["label_file"] = [_abs(base, f, env) for f in
+                                 ([label_file] if isinstance(label_file, str) else label_file)]
         ext = svc.get("extends")
         if isinstance(ext, dict) and "file" in ext:
             svc["extends"] = {**ext, "file": _abs(base, ext["file"], env)}
@@ -138,6 +142,9 @@ class _Loader:
         doc = parse_yaml(text, source)
         doc = interpolate(doc, env, source=source, warn=self.warn)
         validate(doc, source)
+        if "version" in doc:  # Compose v2 (2.25 and later) says so, and goes on
+            self.warn(f"{path}: the attribute `version` is obsolete, it will be ignored, "
+                      "please remove it to avoid potential confusion")
         doc = resolve_paths(doc, base, env)
         doc = self.include(doc, base, env, source)
         doc["services"] = self.extends(doc.get("services") or {}, path, base, env)

@@ -163,6 +163,9 @@ class Service:
     configs: tuple[dict[str, Any], ...] = ()
     logging: dict[str, Any] | None = None
     extensions: dict[str, Any] = field(default_factory=dict)  # x-* keys, kept verbatim
+    # further keys under their compose names (engine settings, attach, external_links):
+    # see :mod:`dockyard.compose.extras`
+    passthrough: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

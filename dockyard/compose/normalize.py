@@ -8,6 +8,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from dockyard.compose import extras
 from dockyard.compose.consistency import Blame, ServiceProblem, blamed, check_service
 from dockyard.compose.envfile import read_env_file
 from dockyard.compose.merge import list_to_mapping
@@ -35,7 +36,7 @@ from dockyard.compose.units import (
     to_float,
     to_int,
 )
-from dockyard.errors import InvalidArgument
+from dockyard.errors import InvalidArgument, NotFound
 
 _PORT = re.compile(r"^(?:(?:\[?(?P<ip>[0-9a-fA-F.:]+?)\]?:)?(?P<pub>\d*(?:-\d+)?):)?"
                    r"(?P<target>\d+(?:-\d+)?)(?:/(?P<proto>\w+))?$")
@@ -203,7 +204,21 @@ def _tuple(value: Any) -> tuple[str, ...]:
     return tuple(str(v) for v in value)
 
 
-def _service(name: str, raw: dict[str, Any], env: Mapping[str, str]) -> Service:
+def _labels(raw: dict[str, Any], env: Mapping[str, str], where: str) -> dict[str, str]:
+    """``label_file`` (env-file syntax, in order), then ``labels`` over them."""
+    out: dict[str, str] = {}
+    files = raw.get("label_file")
+    for path in [files] if isinstance(files, str) else files or ():
+        try:
+            out.update(read_env_file(Path(path), env))
+        except NotFound:
+            raise InvalidArgument(f"{where}label_file: label file {path} not found") from None
+    out.update(_str_map(raw.get("labels")))
+    return out
+
+
+def _service(name: str, raw: dict[str, Any], env: Mapping[str, str],
+             warn: Callable[[str], None] = lambda _m: None) -> Service:
     where = f"services.{name}."
     w = f"services.{name}."
     networks = {}
@@ -225,6 +240,7 @@ def _service(name: str, raw: dict[str, Any], env: Mapping[str, str]) -> Service:
     mode = raw.get("network_mode")
     if isinstance(mode, str) and mode.startswith("service:"):
         implicit.append(mode.split(":", 1)[1])
+    implicit += extras.depends(raw)
     for dep in implicit:
         depends.setdefault(dep, Dependency())
     ulimits = {}
@@ -247,7 +263,7 @@ def _service(name: str, raw: dict[str, Any], env: Mapping[str, str]) -> Service:
         container_name=raw.get("container_name"), hostname=raw.get("hostname"),
         domainname=raw.get("domainname"),
         user=None if raw.get("user") is None else str(raw["user"]),
-        working_dir=raw.get("working_dir"), labels=_str_map(raw.get("labels")),
+        working_dir=raw.get("working_dir"), labels=_labels(raw, env, w),
         cap_add=_tuple(raw.get("cap_add")), cap_drop=_tuple(raw.get("cap_drop")),
         privileged=bool(to_bool(raw.get("privileged"), w + "privileged")),
         read_only=bool(to_bool(raw.get("read_only"), w + "read_only")), tmpfs=_tuple(raw.get("tmpfs")),
@@ -271,7 +287,8 @@ def _service(name: str, raw: dict[str, Any], env: Mapping[str, str]) -> Service:
         configs=tuple({"source": c} if isinstance(c, str) else dict(c)
                       for c in raw.get("configs") or ()),
         logging=raw.get("logging"),
-        extensions={k: v for k, v in raw.items() if k.startswith("x-")})
+        extensions={k: v for k, v in raw.items() if k.startswith("x-")},
+        passthrough=extras.read(name, raw, warn))
 
 
 def _resource_name(project: str, key: str, raw: dict[str, Any]) -> str:
@@ -293,11 +310,15 @@ def normalize(doc: dict[str, Any], *, name: str, working_dir: str, env: Mapping[
               if not s.get("profiles") or "*" in profiles or profiles & set(s["profiles"])}
     disabled = tuple(sorted(set(raw_services) - set(active)))
     services = {}
+    more: list[str] = []
     for n, raw_svc in sorted(active.items()):
         try:
-            services[n] = _service(n, raw_svc, env)
+            services[n] = _service(n, raw_svc, env, more.append)
+            for section in ("secrets", "configs"):
+                extras.check_sources(n, raw_svc, doc.get(section) or {}, section)
         except InvalidArgument as exc:
             raise blamed(blame, exc, n) from None
+    warnings = (*warnings, *more)
     try:
         for svc in services.values():
             check_service(svc)

@@ -1,8 +1,10 @@
 """Plan: compare the desired project with the containers the engine reports (pure).
 
 Each service gets an ordered list of :class:`Action` for its replicas 1..N:
-``create`` (missing), ``recreate`` (config hash differs), ``start`` (stopped),
-``noop`` (running and current), and ``remove`` for replicas above the scale.
+``create`` (missing), ``recreate`` (config hash differs, or — as Compose v2 decides — the
+service's image now has another id than the ``com.docker.compose.image`` label of the
+container), ``start`` (stopped), ``noop`` (running and current), and ``remove`` for replicas
+above the scale.
 """
 from __future__ import annotations
 
@@ -62,7 +64,9 @@ def _name(c: Mapping[str, Any]) -> str:
 
 def plan_service(project: Project, service: Service, existing: Sequence[Mapping[str, Any]],
                  scale: int, force_recreate: bool = False,
-                 no_recreate: bool = False) -> ServicePlan:
+                 no_recreate: bool = False, image_id: str | None = None) -> ServicePlan:
+    """``image_id``: the id of the service's image as it is now (None: not known, only the
+    config hash decides)."""
     want = config_hash(service)
     mine = sorted((c for c in existing
                    if (c.get("Labels") or {}).get(L.SERVICE) == service.name
@@ -83,8 +87,10 @@ def plan_service(project: Project, service: Service, existing: Sequence[Mapping[
         if c is None:
             actions.append(Action("create", service.name, n, name))
             continue
-        current = (c.get("Labels") or {}).get(L.CONFIG_HASH)
-        if (force_recreate or current != want) and not no_recreate:
+        labels = c.get("Labels") or {}
+        changed = labels.get(L.CONFIG_HASH) != want or (
+            image_id is not None and labels.get(L.IMAGE) != image_id)
+        if (force_recreate or changed) and not no_recreate:
             # under the canonical name (a container made by docker-compose 1.29 is p_web_1)
             actions.append(Action("recreate", service.name, n, name, c))
             continue
@@ -101,16 +107,17 @@ def plan_service(project: Project, service: Service, existing: Sequence[Mapping[
 def plan_project(project: Project, existing: Sequence[Mapping[str, Any]],
                  scale: Mapping[str, int] | None = None, services: Sequence[str] = (),
                  force_recreate: bool = False, no_recreate: bool = False,
-                 ) -> dict[str, ServicePlan]:
-    """Raises ``InvalidArgument`` (Compose's message) for a ``scale`` above 1 of a service
-    with a ``container_name``."""
+                 image_ids: Mapping[str, str] | None = None) -> dict[str, ServicePlan]:
+    """``image_ids``: service → the id of its image now (see :func:`plan_service`). Raises
+    ``InvalidArgument`` (Compose's message) for a ``scale`` above 1 of a service with a
+    ``container_name``."""
     scale = scale or {}
     wanted = set(services) if services else set(project.services)
     for name, n in scale.items():  # ``up --scale``: refused before anything is done
         if name in project.services:
             check_unique_name(project.services[name], n)
     return {name: plan_service(project, svc, existing, desired_scale(svc, scale),
-                               force_recreate, no_recreate)
+                               force_recreate, no_recreate, (image_ids or {}).get(name))
             for name, svc in project.services.items() if name in wanted}
 
 

@@ -33,7 +33,7 @@ def _plain(value: Any, key: str = "") -> Any:
                 continue
             if f.name in ("priority",) and v == 0:
                 continue
-            if f.name == "extensions":
+            if f.name in ("extensions", "passthrough"):
                 out.update(v)
                 continue
             out[f.name] = _plain(v, f.name)

@@ -84,3 +84,21 @@ def test_scale_flag_above_one_with_container_name_is_refused_before_planning() -
                             "name must be unique: invalid compose project")
     assert kinds(plan_project(project, [], {"web": 1, "db": 3})) == {
         "web": ["create"], "db": ["create", "create", "create"]}
+
+
+def test_changed_image_id_recreates_even_with_the_same_config_hash() -> None:
+    project = load_text(TEXT, name="demo")
+    web = _container("demo", "web", 1, config_hash(project.services["web"]))
+    web["Labels"][L.IMAGE] = "sha256:" + "a" * 64
+    db = _container("demo", "db", 1, config_hash(project.services["db"]))
+    db["Labels"][L.IMAGE] = "sha256:" + "b" * 64
+    ids = {"web": "sha256:" + "c" * 64, "db": "sha256:" + "b" * 64}
+    assert kinds(plan_project(project, [web, db], image_ids=ids)) == \
+        {"web": ["recreate"], "db": ["noop"]}
+    # no image id known: only the config hash decides; --no-recreate keeps it
+    assert kinds(plan_project(project, [web, db])) == {"web": ["noop"], "db": ["noop"]}
+    assert kinds(plan_project(project, [web, db], image_ids=ids, no_recreate=True)) == \
+        {"web": ["noop"], "db": ["noop"]}
+    # a container without the label (made before it was written) is recreated, as v2 does
+    del db["Labels"][L.IMAGE]
+    assert kinds(plan_project(project, [web, db], image_ids=ids))["db"] == ["recreate"]

@@ -119,8 +119,11 @@ def levels(project: Project | None) -> list[list[str]]:
 
 
 def short_name(project: str, c: Mapping[str, Any]) -> str:
+    """The log prefix, as Compose v2 makes it: ``<service>-<n>`` for a container under its
+    default name, the whole name for one with a ``container_name`` (or any other name)."""
     name = cname(c)
-    return name[len(project) + 1:] if name.startswith(project + "-") else name
+    default = f"{project}-{label(c, L.SERVICE)}-{label(c, L.NUMBER)}"
+    return name[len(project) + 1:] if name == default else name
 
 
 def stop_containers(ctx: Context, cs: Sequence[Mapping[str, Any]], timeout: int | None,

@@ -20,10 +20,12 @@ from dockyard.cli.compose.common import (
     with_deps,
 )
 from dockyard.cli.context import Context
+from dockyard.compose import labels as L
 from dockyard.compose import render
+from dockyard.client.errors import APIError
 from dockyard.compose.converge import ComposeError, Converger, list_containers
 from dockyard.compose.model import Project
-from dockyard.compose.plan import orphans, plan_project
+from dockyard.compose.plan import ServicePlan, orphans, plan_project
 from dockyard.errors import DockyardError
 
 
@@ -63,13 +65,20 @@ def _scale_arg(text: str) -> tuple[str, int]:
 _scale_arg.__name__ = "scale"
 
 
+PULL_POLICIES = ("policy", "always", "missing", "never", "build")
+
+
 def _up_flags(p: FlagParser) -> None:
     p.add_argument("-d", "--detach", action="store_true", help="Detached mode: Run containers "
                    "in the background")
     p.add_argument("--scale", action="append", type=_scale_arg, default=[],
                    help="Scale SERVICE to NUM instances (SERVICE=NUM)")
-    p.add_argument("--build", action="store_true", help="Build images before starting")
-    p.add_argument("--no-build", action="store_true", help="Don't build an image")
+    p.add_argument("--build", action="store_true", help="Build images before starting "
+                   "containers")
+    p.add_argument("--no-build", action="store_true", help="Don't build an image, even if "
+                   "it's policy")
+    p.add_argument("--pull", default="policy", help="Pull image before running "
+                   "(\"always\"|\"missing\"|\"never\"|\"build\")")
     p.add_argument("--force-recreate", action="store_true", help="Recreate containers even "
                    "if their configuration hasn't changed")
     p.add_argument("--no-recreate", action="store_true", help="Don't recreate existing "
@@ -98,14 +107,25 @@ def converge_up(ctx: Context, ns: argparse.Namespace, project: Project, *, start
     for s in scale:
         if s not in project.services:
             raise StatusError(f"no such service: {s}")
+    build = build or getattr(ns, "build", False)
+    no_build = getattr(ns, "no_build", False)
+    if build and no_build:
+        raise StatusError("--build and --no-build are incompatible")
+    pull = getattr(ns, "pull", "policy") or "policy"
+    if pull not in PULL_POLICIES:
+        raise StatusError(f"invalid --pull option \"{pull}\"")
     client = ctx.client
     existing = list_containers(client, project.name)
-    try:
-        plans = plan_project(project, existing, scale, services,
-                             force_recreate=getattr(ns, "force_recreate", False),
-                             no_recreate=getattr(ns, "no_recreate", False))
-    except DockyardError as exc:
-        raise StatusError(str(exc)) from None
+
+    def plan(image_ids: Mapping[str, str] | None = None) -> dict[str, ServicePlan]:
+        try:
+            return plan_project(project, existing, scale, services,
+                                force_recreate=getattr(ns, "force_recreate", False),
+                                no_recreate=getattr(ns, "no_recreate", False),
+                                image_ids=image_ids)
+        except DockyardError as exc:
+            raise StatusError(str(exc)) from None
+    plan()  # its refusals come before anything is pulled, built or created
     with progress_printer(ctx, getattr(ns, "progress", None)) as progress:
         conv = Converger(client, project, progress, config_files(ctx, ns, project),
                          warn=lambda m: progress.log(f"WARN[0000] {m}"))
@@ -127,8 +147,11 @@ def converge_up(ctx: Context, ns: argparse.Namespace, project: Project, *, start
                          f"compose file, you can run this command with the --remove-orphans "
                          f"flag to clean it up.")
         try:
-            conv.ensure_images(services, build=build or getattr(ns, "build", False),
-                               pull_missing=True)
+            conv.ensure_images(services, build=build, pull_missing=True, no_build=no_build,
+                               pull=None if pull == "policy" else pull)
+            # recreate what changed, its config or its image (the tag now names another id)
+            ids = {s: i for s in services if (i := conv.image_id(project.services[s]))}
+            plans = plan(ids)
             conv.ensure_networks(services)
             conv.ensure_volumes(services)
             conv.apply(plans, start=start)
@@ -144,8 +167,11 @@ def _up(ctx: Context, ns: argparse.Namespace) -> int:
     services = converge_up(ctx, ns, project, start=not ns.no_start)
     if ns.detach or ns.no_start or ns.wait:
         return 0
+    attached = [s for s in services  # ``attach: false``: not in the followed logs
+                if project.services[s].passthrough.get("attach", True) is not False]
     try:
-        follow_logs(ctx, project.name, project_containers(ctx, project.name, services),
+        follow_logs(ctx, project.name, [c for c in project_containers(ctx, project.name)
+                                        if (c.get("Labels") or {}).get(L.SERVICE) in attached],
                      follow=True, tail="all", timestamps=False, prefix=True)
     except KeyboardInterrupt:
         ctx.err("Gracefully stopping... (press Ctrl+C again to force)")
@@ -174,17 +200,68 @@ def _build_cmd(ctx: Context, ns: argparse.Namespace) -> int:
     return 0
 
 
+def _pull_flags(p: FlagParser) -> None:
+    p.add_argument("--ignore-buildable", action="store_true", help="Ignore images that can "
+                   "be built")
+    p.add_argument("--ignore-pull-failures", action="store_true", help="Pull what it can "
+                   "and ignores images with pull failures")
+    p.add_argument("--include-deps", action="store_true", help="Also pull services declared "
+                   "as dependencies")
+    p.add_argument("--policy", default=None, help="Apply pull policy (\"missing\"|"
+                   "\"always\")")
+    p.add_argument("-q", "--quiet", action="store_true", help="Pull without printing "
+                   "progress information")
+
+
 def _pull(ctx: Context, ns: argparse.Namespace) -> int:
+    """Compose v2's rules: nothing to pull without an ``image``; ``pull_policy`` ``never`` or
+    ``build`` skip; ``missing`` (or ``--policy missing``) skips what is present; with
+    ``--ignore-buildable`` what has a build section is skipped; a failed pull of a buildable
+    service is a warning (it can be built), of any other one an error unless
+    ``--ignore-pull-failures``."""
+    if ns.policy not in (None, "missing", "always"):
+        raise StatusError(f"invalid pull policy {ns.policy!r}: must be \"missing\" or "
+                          "\"always\"")
     project = load(ctx, ns)
-    with progress_printer(ctx, getattr(ns, "progress", None), "Pulling") as progress:
+    names = selected(project, ns.args)
+    if ns.include_deps:
+        names = with_deps(project, names)
+    must_build: list[str] = []
+    with progress_printer(ctx, "quiet" if ns.quiet else getattr(ns, "progress", None),
+                          "Pulling") as progress:
         conv = Converger(ctx.client, project, progress)
-        try:
-            for s in selected(project, ns.args):
-                if project.services[s].image:
-                    conv.pull(project.services[s])
-        except ComposeError as exc:
-            raise StatusError(str(exc)) from None
+        done: set[str] = set()
+        for svc in (project.services[n] for n in names):
+            policy = ns.policy or svc.pull_policy
+            if not svc.image:
+                progress("Service", svc.name, "Skipped - No image to be pulled")
+            elif policy in ("never", "build"):
+                progress("Image", svc.image, "Skipped")
+            elif policy in ("missing", "if_not_present") and conv.image_id(svc):
+                progress("Image", svc.image, "Skipped - Image is already present locally")
+            elif svc.build is not None and ns.ignore_buildable:
+                progress("Image", svc.image, "Skipped - Image can be built")
+            elif svc.image not in done:
+                done.add(svc.image)
+                try:
+                    conv.pull(svc)
+                except (ComposeError, APIError) as exc:
+                    progress("Image", svc.image, "Error")
+                    if svc.build is not None:
+                        must_build.append(svc.name)
+                    elif not ns.ignore_pull_failures:
+                        raise StatusError(_pull_error(exc)) from None
+                    else:
+                        progress.log(f"WARN[0000] {_pull_error(exc)}")
+        if must_build:
+            progress.log("WARNING: Some service image(s) must be built from source by "
+                         f"running:\n    docker compose build {' '.join(must_build)}")
     return 0
+
+
+def _pull_error(exc: Exception) -> str:
+    return f"Error response from daemon: {exc.message}" if isinstance(exc, APIError) \
+        else str(exc)
 
 
 COMMANDS: tuple[Command, ...] = (
@@ -194,7 +271,8 @@ COMMANDS: tuple[Command, ...] = (
             "canonical format", _config_flags, _config, (0, None)),
     Command("create", "[OPTIONS] [SERVICE...]", "Creates containers for a service",
             lambda p: (_up_flags(p)), _create, (0, None)),
-    Command("pull", "[OPTIONS] [SERVICE...]", "Pull service images", no_flags, _pull, (0, None)),
+    Command("pull", "[OPTIONS] [SERVICE...]", "Pull service images", _pull_flags, _pull,
+            (0, None)),
     Command("up", "[OPTIONS] [SERVICE...]", "Create and start containers", _up_only_flags, _up,
             (0, None)),
 )
