@@ -90,7 +90,8 @@ class Execs:
     def _process(self, ex: ExecRecord) -> dict[str, Any]:
         rec = self.containers.lookup(ex.container_id)
         root = self.containers.paths.rootfs(rec.id)
-        opts = specopts.options_for(rec, root, {}, "")
+        # only the process part is used: joined namespaces are the container's already
+        opts = specopts.options_for(rec, root, {}, "", resolve=lambda ref, kind: "")
         opts = replace(opts, args=tuple(ex.cmd), env=tuple(merge_env(list(opts.env), ex.env)),
                        user=ex.user or opts.user, cwd=ex.workdir or opts.cwd, tty=ex.tty,
                        privileged=ex.privileged or opts.privileged,

@@ -40,6 +40,7 @@ class Lifecycle:
         self.health: HealthMonitor | None = None  # set by the wiring (needs execs)
         tasks.lock_for = containers.lock
         tasks.resolve_namespace = self.namespace_path
+        tasks.lookup = self.containers.lookup
 
     def namespace_path(self, ref: str, kind: str) -> str:
         """``--network container:web`` and friends: the running container's namespace file."""

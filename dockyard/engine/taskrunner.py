@@ -61,6 +61,7 @@ class TaskRunner:
         self.lock_for: Callable[[str], threading.RLock] = lambda cid: threading.RLock()
         self._timers: dict[str, threading.Timer] = {}
         self.resolve_namespace: specopts.NamespaceResolver | None = None
+        self.lookup: Callable[[str], ContainerRecord] | None = None
         self.volumes: Volumes | None = None
         self.networks: Networks | None = None
         self._runtimes: dict[str, oci.Runtime] = {}
@@ -104,9 +105,9 @@ class TaskRunner:
     def _launch(self, rec: ContainerRecord, runtime: oci.Runtime, root: Path,
                 mounts: list[Any], tmpfs: dict[str, str] | None, sandbox: Any) -> int:
         address = sandbox.endpoints[0].ip if sandbox and sandbox.endpoints else ""
-        etc = rootfs.write_etc_files(self.paths, rec, address=address,
-                                     extra_lines=sandbox.hosts if sandbox else None,
-                                     nameservers=sandbox.nameservers if sandbox else None)
+        etc = self._peer_etc(rec) or rootfs.write_etc_files(
+            self.paths, rec, address=address, extra_lines=sandbox.hosts if sandbox else None,
+            nameservers=sandbox.nameservers if sandbox else None)
         spec = specopts.build(rec, root, etc, self.cgroup_path(rec), mounts, tmpfs=tmpfs,
                               network=sandbox.path if sandbox else None,
                               resolve=self.resolve_namespace,
@@ -142,6 +143,18 @@ class TaskRunner:
             raise
         self._watch(rec, waiter)
         return pid
+
+    def _peer_etc(self, rec: ContainerRecord) -> dict[str, Path] | None:
+        """``--network container:X`` shares X's hostname, hosts and resolv.conf, as Docker."""
+        mode = rec.host_config.get("NetworkMode") or ""
+        if not mode.startswith("container:") or self.lookup is None:
+            return None
+        peer = self.lookup(mode[len("container:"):])
+        rec.config["Hostname"] = peer.config.get("Hostname") or peer.id[:12]
+        rec.config["Domainname"] = peer.config.get("Domainname") or ""
+        files = {name: self.paths.container(peer.id) / name
+                 for name in ("hostname", "hosts", "resolv.conf")}
+        return files if all(p.exists() for p in files.values()) else None
 
     def _watch(self, rec: ContainerRecord, conn: shim.AttachConnection) -> None:
         def readable() -> bool:

@@ -240,3 +240,17 @@ def test_healthcheck_reports_status(daemon: DaemonProcess, bb_image: str, name: 
     assert seen[-1] == "healthy", seen
     assert "(healthy)" in ok(daemon, "ps", "--filter", f"name={name}")
     ok(daemon, "rm", "-f", name)
+
+
+def test_exec_into_a_container_sharing_anothers_namespaces(daemon: DaemonProcess,
+                                                           bb_image: str, name: str) -> None:
+    ok(daemon, "run", "-d", "--name", name, bb_image, "sleep", "600")
+    try:
+        ok(daemon, "run", "-d", "--name", f"{name}-b", "--pid", f"container:{name}",
+           "--network", f"container:{name}", "--ipc", f"container:{name}", bb_image,
+           "sleep", "601")
+        procs = ok(daemon, "exec", f"{name}-b", "ps", "-o", "args")
+        assert "sleep 600" in procs and "sleep 601" in procs
+        assert ok(daemon, "exec", f"{name}-b", "hostname") == ok(daemon, "exec", name, "hostname")
+    finally:
+        daemon.docker("rm", "-f", f"{name}-b", name)
