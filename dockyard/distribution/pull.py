@@ -67,9 +67,11 @@ def pull_image(store: ImageStore, ref: Reference, client: RegistryClient, progre
                record_digest: bool = True) -> PullResult:
     """Pull ``ref``; tag it; with ``record_digest`` also store ``repo@sha256:…`` as a ref."""
     say = _locked(progress)
-    say({"status": f"Pulling from {ref.path}", "id": ref.tag or ref.digest or "latest"})
     repo = client.repository(ref)
     top = _top_manifest(repo, ref, client)
+    # like moby, nothing is said before the registry answered: a refusal can still be the
+    # API call's status (see api/routes/images.py)
+    say({"status": f"Pulling from {ref.path}", "id": ref.tag or ref.digest or "latest"})
     manifest = _platform_manifest(repo, top.body, top.media_type, platform, ref)
     config_raw, config = _fetch_config(repo, manifest)
     layers = _layer_descs(manifest, config)
@@ -94,10 +96,14 @@ def _top_manifest(repo: Repository, ref: Reference, client: RegistryClient) -> M
     try:
         return fetch_manifest(repo, ref.digest or ref.tag or "latest", ACCEPT, _missing(ref))
     except (Unauthorized, Forbidden) as exc:
-        if client.credentials is not None:
+        # moby: the registry's DENIED (a 403, or a Bearer challenge's insufficient_scope) is
+        # "pull access denied", a not-found; other refusals stay what they are
+        denied = isinstance(exc, Forbidden) or ": denied: " in f": {exc.message}"
+        if client.credentials is not None and not denied:
             raise
-        raise type(exc)(f"pull access denied for {ref.familiar_repository}, repository does "
-                        f"not exist or may require 'docker login': {exc.message}") from None
+        text = (f"pull access denied for {ref.familiar_repository}, repository does not exist "
+                f"or may require 'docker login': {exc.message}")
+        raise (NotFound(text) if denied else Unauthorized(text)) from None
 
 
 def _missing(ref: Reference) -> str:

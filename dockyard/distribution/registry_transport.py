@@ -135,7 +135,23 @@ def open_url(url: str, method: str, headers: dict[str, str], body: bytes | Binar
         return Response(conn, conn.getresponse(), url)
     except (OSError, http.client.HTTPException) as exc:
         conn.close()
-        raise Unavailable(f"Get \"{url}\": {exc}") from None
+        raise Unavailable(f"{method.capitalize()} \"{url}\": {_net_error(exc, parts.netloc)}") \
+            from None
+
+
+def _net_error(exc: BaseException, netloc: str) -> str:
+    """A network failure in the words Go's net/http uses (what Docker users see)."""
+    if isinstance(exc, ConnectionRefusedError):
+        return f"dial tcp {netloc}: connect: connection refused"
+    if isinstance(exc, ConnectionResetError):
+        return f"read tcp {netloc}: read: connection reset by peer"
+    if isinstance(exc, BrokenPipeError):
+        return f"write tcp {netloc}: write: broken pipe"
+    if isinstance(exc, (TimeoutError, socket.timeout)):
+        return f"dial tcp {netloc}: i/o timeout"
+    if isinstance(exc, http.client.RemoteDisconnected):
+        return "EOF"
+    return str(exc)
 
 
 def unverified() -> ssl.SSLContext:
@@ -161,7 +177,8 @@ def registry_error(resp: Response, what: str) -> DockyardError:
     """Map an error response (``{"errors":[{"code","message"}]}``) to an error category."""
     try:
         errors = json.loads(resp.read(1 << 16) or b"{}").get("errors") or []
-        detail = ", ".join(f"{e.get('code', '').lower()}: {e.get('message', '')}"
+        detail = ", ".join(f"{str(e.get('code', '')).lower().replace('_', ' ')}: "
+                           f"{e.get('message', '')}"
                            for e in errors if isinstance(e, dict))
     except (ValueError, AttributeError, OSError, http.client.HTTPException):
         detail = ""

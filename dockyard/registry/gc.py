@@ -1,9 +1,12 @@
 """Mark-and-sweep garbage collection that is safe while the registry serves.
 
 Mark: every revision of every repository, its blobs (config, layers) and its children.
-Sweep: blobs not marked whose mtime is older than the grace period. Uploads and manifest pushes
-touch the blobs they use (`RegistryStorage.touch_blob`), and the sweep re-reads the mtime just
-before unlinking, so a blob that a concurrent push starts to reference survives.
+Sweep: blobs not marked whose mtime is older than the grace period. Finished uploads, mounts,
+HEAD checks and manifest pushes check and touch the blobs they rely on inside
+`RegistryStorage.in_use()`; the sweep re-reads each candidate's mtime and unlinks it inside
+`RegistryStorage.sweeping()`. A manifest pushed after the mark therefore names only blobs that
+are fresh (kept) or that it saw missing (refused with MANIFEST_BLOB_UNKNOWN, the client uploads
+again). Readers are never cut short: an unlinked blob stays readable through open handles.
 """
 from __future__ import annotations
 
@@ -49,17 +52,14 @@ def collect(storage: RegistryStorage, grace: float = DEFAULT_GRACE,
     for digest in list(storage.all_blobs()):
         if digest in report.marked:
             continue
-        path = storage.blob_path(digest)
-        try:
-            young = path.stat().st_mtime > time.time() - grace
-        except FileNotFoundError:
-            continue
-        if young:
-            report.kept_young.append(digest)
-            continue
-        if not dry_run:
-            storage.remove_blob(digest)
-        report.deleted.append(digest)
+        with storage.sweeping():
+            try:
+                young = storage.blob_path(digest).stat().st_mtime > time.time() - grace
+            except FileNotFoundError:
+                continue
+            if not young and not dry_run:
+                storage.remove_blob(digest)
+        (report.kept_young if young else report.deleted).append(digest)
     for uid in storage.stale_uploads(grace):
         if not dry_run:
             shutil.rmtree(storage.root / "_uploads" / uid, ignore_errors=True)

@@ -186,11 +186,12 @@ class ManifestStore:
                                 {"expected": ref, "actual": digest})
         tags = ([] if is_digest(ref) else [check_tag(ref)]) + \
             [check_tag(t) for t in extra_tags or []]
-        self._check_references(name, media, doc)
-        self.storage.put_blob(data, digest)
-        _write_atomic(self._rev(name, digest), media.encode())
-        for tag in tags:
-            _write_atomic(self._mdir(name) / "tags" / tag, digest.encode())
+        with self.storage.in_use():  # the blobs checked stay until the revision names them
+            self._check_references(name, media, doc)
+            self.storage.put_blob(data, digest)
+            _write_atomic(self._rev(name, digest), media.encode())
+            for tag in tags:
+                _write_atomic(self._mdir(name) / "tags" / tag, digest.encode())
         subject = doc.get("subject")
         sub = subject.get("digest") if isinstance(subject, dict) else None
         return PutResult(digest, sub if isinstance(sub, str) else None, tags)

@@ -127,7 +127,10 @@ class RegistryApp:
             return Response(202)
         if req.method not in ("GET", "HEAD"):
             raise _method_not_allowed(req.method)
-        if not self.storage.repo_has_blob(name, digest):
+        # a HEAD is how a pushing client decides not to upload: refresh the blob for gc
+        present = self.storage.claim_blob(name, digest) if req.method == "HEAD" else \
+            self.storage.repo_has_blob(name, digest)
+        if not present:
             raise RegistryError("BLOB_UNKNOWN", "blob unknown to repository", {"digest": digest})
         size = self.storage.blob_size(digest)
         headers = {"Content-Type": "application/octet-stream", "Docker-Content-Digest": digest,

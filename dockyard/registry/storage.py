@@ -10,9 +10,18 @@ Layout under the storage root::
 Crash safety: bytes go to ``_uploads/<uuid>/data``; finishing re-hashes the file, fsyncs it and
 renames it into ``blobs/`` only when the digest matches, so a killed upload leaves at most an
 orphan upload directory (swept by `gc`), never a corrupt blob.
+
+Running beside `gc` (another thread or another process): whoever relies on a blob being
+there (a HEAD answering "present", a mount, a finished upload, a manifest naming its blobs)
+checks it and refreshes its mtime inside `in_use()`, a shared ``flock`` on ``.gc.lock``; the
+sweep re-reads a blob's mtime and unlinks it inside `sweeping()`, the exclusive lock. So a
+blob is either gone before the check (the client sees it missing and uploads it) or fresh
+after it, and then kept for the grace period.
 """
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import shutil
 import threading
@@ -66,6 +75,36 @@ class RegistryStorage:
         for sub in ("blobs", "_uploads", "repositories"):
             (self.root / sub).mkdir(parents=True, exist_ok=True)
 
+    # --- running beside gc ---------------------------------------------------------------
+    @contextlib.contextmanager
+    def _flock(self, mode: int) -> Iterator[None]:
+        try:
+            fd = os.open(self.root / ".gc.lock", os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError:  # a read-only storage: nothing can sweep it either
+            yield
+            return
+        try:
+            fcntl.flock(fd, mode)  # one open file per holder: threads exclude each other too
+            yield
+        finally:
+            os.close(fd)
+
+    def in_use(self) -> contextlib.AbstractContextManager[None]:
+        """Shared: what is checked and touched inside survives a concurrent sweep."""
+        return self._flock(fcntl.LOCK_SH)
+
+    def sweeping(self) -> contextlib.AbstractContextManager[None]:
+        """Exclusive: gc's look at one blob's age and its removal."""
+        return self._flock(fcntl.LOCK_EX)
+
+    def claim_blob(self, name: str, digest: str) -> bool:
+        """Whether ``name`` may serve the blob, refreshing it so gc keeps it a while."""
+        with self.in_use():
+            if not self.repo_has_blob(name, digest):
+                return False
+            self.touch_blob(digest)
+            return True
+
     # --- blobs -------------------------------------------------------------------------
     def blob_path(self, digest: str) -> Path:
         alg, hexpart = check_digest(digest).split(":", 1)
@@ -94,7 +133,7 @@ class RegistryStorage:
         """Mark a blob as freshly used so a concurrent `gc` grace period protects it."""
         try:
             os.utime(self.blob_path(digest))
-        except FileNotFoundError:
+        except OSError:  # gone, or a read-only storage
             pass
 
     def all_blobs(self) -> Iterator[str]:
@@ -114,7 +153,7 @@ class RegistryStorage:
         uid = self.start_upload()
         with open(self._upload_data(uid), "ab") as f:
             f.write(data)
-        return self.finish_upload(uid, digest or _sha256(data))
+        return self.finish_upload(uid, digest or _sha256(data))  # beside gc: inside in_use()
 
     # --- repository links --------------------------------------------------------------
     def repo_dir(self, name: str) -> Path:
@@ -179,7 +218,8 @@ class RegistryStorage:
         return self.upload_size(uid)
 
     def finish_upload(self, uid: str, digest: str) -> str:
-        """Verify the upload against ``digest`` and rename it into ``blobs/``."""
+        """Verify the upload against ``digest`` and rename it into ``blobs/`` (callers hold
+        `in_use()` around this and the link that follows)."""
         check_digest(digest)
         data = self._upload_data(uid)
         if not data.exists():
@@ -196,6 +236,7 @@ class RegistryStorage:
                                 {"expected": digest, "actual": actual})
         target = self.blob_path(digest)
         target.parent.mkdir(parents=True, exist_ok=True)
+        os.utime(data)  # young from now, however long ago the last chunk came
         os.replace(data, target)  # same content if it existed: replacing is harmless
         self.cancel_upload(uid)
         return digest
@@ -213,8 +254,17 @@ class RegistryStorage:
         if not base.is_dir():
             return []
         cutoff = time.time() - older_than
-        return [p.name for p in base.iterdir() if p.stat().st_mtime < cutoff and
-                (not (p / "data").exists() or (p / "data").stat().st_mtime < cutoff)]
+        # a session finishing meanwhile (directory gone) is skipped; one killed before its
+        # data file was made counts by the directory's age
+        return [p.name for p in base.iterdir() if _mtime(p, float("inf")) < cutoff and
+                _mtime(p / "data", float("-inf")) < cutoff]
+
+
+def _mtime(path: Path, missing: float) -> float:
+    try:
+        return path.stat().st_mtime
+    except FileNotFoundError:
+        return missing
 
 
 def _sha256(data: bytes) -> str:

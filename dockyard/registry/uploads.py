@@ -33,11 +33,12 @@ class Uploads:
         if mount:
             check_digest(mount)
             source = req.arg("from")
-            if self.storage.has_blob(mount) and (source is None or
-                                                 self.storage.repo_has_blob(source, mount)):
-                self.storage.touch_blob(mount)
-                self.storage.link_blob(name, mount)
-                return _created(name, mount)
+            with self.storage.in_use():
+                if self.storage.has_blob(mount) and (source is None or
+                                                     self.storage.repo_has_blob(source, mount)):
+                    self.storage.touch_blob(mount)
+                    self.storage.link_blob(name, mount)
+                    return _created(name, mount)
         if digest is not None:
             check_digest(digest)
         uid = self.storage.start_upload()
@@ -49,8 +50,9 @@ class Uploads:
         check_digest(digest)
         with self.storage.lock(uid):
             self.storage.append_upload(uid, req.body, req.length)
-            self.storage.finish_upload(uid, digest)
-        self.storage.link_blob(name, digest)
+            with self.storage.in_use():
+                self.storage.finish_upload(uid, digest)
+                self.storage.link_blob(name, digest)
         return _created(name, digest)
 
     def patch(self, req: Request, name: str, uid: str) -> Response:
@@ -80,8 +82,9 @@ class Uploads:
         start = self._content_range(req)
         with self.storage.lock(uid):
             self.storage.append_upload(uid, req.body, req.length, start)
-            self.storage.finish_upload(uid, check_digest(digest))
-        self.storage.link_blob(name, digest)
+            with self.storage.in_use():
+                self.storage.finish_upload(uid, check_digest(digest))
+                self.storage.link_blob(name, digest)
         return _created(name, digest)
 
     def status(self, name: str, uid: str) -> Response:

@@ -13,6 +13,7 @@ import json
 import os
 import re
 import shutil
+import socket
 import subprocess
 import uuid
 from collections.abc import Iterator
@@ -292,11 +293,13 @@ def test_docker_py_login_push_pull(daemon: DaemonProcess, bb_image: str,
                                                        "password": "s3cret"})
         assert again.id == original
         docker_client.images.remove(f"{repo}:v1")
-        # wrong credentials: the error is reported in the progress stream
-        lines = list(docker_client.api.pull(repo, tag="v1", stream=True, decode=True,
-                                            auth_config={"username": "alice",
-                                                         "password": "nope"}))
-        assert "incorrect username or password" in lines[-1]["error"], lines
+        # wrong credentials: refused before any progress line, so it is the call's status
+        # (moby's 500, not a 401: that would make the docker CLI prompt for a login)
+        with pytest.raises(docker.errors.APIError) as refused:
+            docker_client.api.pull(repo, tag="v1", stream=True, decode=True,
+                                   auth_config={"username": "alice", "password": "nope"})
+        assert refused.value.status_code == 500
+        assert "incorrect username or password" in str(refused.value.explanation)
         assert daemon.docker("image", "inspect", f"{repo}:v1").returncode != 0
     finally:
         daemon.docker("rmi", "-f", f"{repo}:v1")
@@ -317,10 +320,6 @@ def test_images_reference_filter_matches_digest_pulls(daemon: DaemonProcess, bb_
         daemon.docker("rmi", "-f", f"{repo}@{digest}")
 
 
-@pytest.mark.xfail(strict=True, reason="a pull refused by the registry answers 200 with an "
-                   "in-band error; answering with a status before any output (as moby does "
-                   "for errors before the first flush) needs the status moby picks for each "
-                   "refusal: a 401 makes the docker CLI prompt for credentials")
 def test_docker_py_pull_with_wrong_password_raises(daemon: DaemonProcess,
                                                    token_registry: Server,
                                                    docker_client: Any) -> None:
@@ -330,7 +329,45 @@ def test_docker_py_pull_with_wrong_password_raises(daemon: DaemonProcess,
         docker_client.images.pull(f"{token_registry.host}/alice/none", tag="v1",
                                   auth_config={"username": "alice", "password": "nope"})
     assert not isinstance(refused.value, docker.errors.ImageNotFound)
+    assert refused.value.status_code == 500  # moby's errdefs.Unknown for a refused login
     assert "incorrect username or password" in str(refused.value.explanation)
+
+
+def test_pull_refusals_are_the_status_of_the_call(daemon: DaemonProcess, token_registry: Server,
+                                                   our_registry: int,  # noqa: F811
+                                                   docker_client: Any) -> None:
+    """Moby answers /images/create with an error status when the registry refuses before
+    any progress: 404 for an unknown manifest or a denied repository, 500 for the rest."""
+    import docker
+
+    host = f"127.0.0.1:{our_registry}"
+    with pytest.raises(docker.errors.NotFound) as missing:
+        docker_client.api.pull(f"{host}/nobody/nothing", tag="1", stream=True)
+    assert missing.value.status_code == 404
+    assert str(missing.value.explanation) == (f"manifest for {host}/nobody/nothing:1 not found: "
+                                              "name unknown: repository name not known to "
+                                              "registry")
+    # anonymous, to a token registry without anonymous pull: Docker's "pull access denied"
+    with pytest.raises(docker.errors.APIError) as denied:
+        docker_client.api.pull(f"{token_registry.host}/alice/none", tag="v1", stream=True)
+    assert denied.value.status_code == 404  # the registry said DENIED: moby's not-found
+    assert "pull access denied for" in str(denied.value.explanation), denied.value.explanation
+    # nothing listens there: the connection is refused, a 500 with the dial error
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        closed = s.getsockname()[1]
+    with pytest.raises(docker.errors.APIError) as down:
+        docker_client.api.pull(f"127.0.0.1:{closed}/x/y", tag="1", stream=True)
+    assert down.value.status_code == 500
+    assert "connection refused" in str(down.value.explanation).lower(), down.value.explanation
+    # the docker CLI prints the daemon's words and exits 1, without asking for a login
+    cli = daemon.docker("pull", f"127.0.0.1:{closed}/x/y:1", timeout=60)
+    assert cli.returncode == 1
+    assert cli.stderr.decode().startswith("Error response from daemon: ")
+    assert b"Username" not in cli.stdout + cli.stderr
+    wrong = daemon.docker("pull", f"{token_registry.host}/alice/none:v1", timeout=60)
+    assert wrong.returncode == 1 and b"Username" not in wrong.stdout + wrong.stderr
+    assert wrong.stderr.decode().startswith("Error response from daemon: pull access denied")
 
 
 def test_rmi_of_a_digest_reference_keeps_the_other_tag(daemon: DaemonProcess, bb_image: str,

@@ -1,6 +1,8 @@
 """Push and pull through the daemon with the real docker CLI: our registry and Debian's."""
 from __future__ import annotations
 
+import hashlib
+import re
 import shutil
 import socket
 import subprocess
@@ -155,7 +157,13 @@ def test_registry_down_before_and_during_push(daemon: DaemonProcess, bb_image: s
     time.sleep(0.15)
     proc.kill()  # the registry dies mid-push
     proc.wait()
-    pusher.communicate(timeout=60)  # it failed or finished; the retry below must succeed
+    _, err = pusher.communicate(timeout=60)  # it failed or finished; the retry must succeed
+    if pusher.returncode != 0:  # one clear line naming the registry, as Go's net/http says it
+        text = err.decode()
+        assert len(text.splitlines()) == 1 and f"http://127.0.0.1:{port}/v2/down/big/" in text
+        assert re.search(r"connection refused|connection reset by peer|broken pipe|EOF", text)
+        assert "Errno" not in text and "Traceback" not in text, text
+    assert_nothing_half_stored(storage)
     proc = serve()
     try:
         again = daemon.docker("push", name, timeout=120)
@@ -167,6 +175,19 @@ def test_registry_down_before_and_during_push(daemon: DaemonProcess, bb_image: s
         proc.wait(timeout=10)
         daemon.docker("rm", "writer-" + str(port))
         daemon.docker("rmi", name)
+
+
+def assert_nothing_half_stored(storage: Path) -> None:
+    """Every blob the killed registry left is complete (its bytes hash to its name), and
+    every revision or tag names a manifest blob that is there."""
+    blobs = storage / "blobs" / "sha256"
+    for blob in (blobs.iterdir() if blobs.is_dir() else []):
+        assert hashlib.sha256(blob.read_bytes()).hexdigest() == blob.name, blob
+    for rev in storage.glob("repositories/**/_manifests/revisions/sha256/*"):
+        assert (blobs / rev.name).is_file(), rev
+    for tag in storage.glob("repositories/**/_manifests/tags/*"):
+        if not tag.name.startswith("."):
+            assert (blobs / tag.read_text().strip().split(":")[1]).is_file(), tag
 
 
 def test_push_pull_over_tls_to_a_local_registry(daemon: DaemonProcess, bb_image: str,

@@ -2,15 +2,17 @@
 and /commit."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import json
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
 
 from dockyard.api import prunefilters, views
 from dockyard.api.filters import parse_filters
 from dockyard.api.http import Request
-from dockyard.api.progress import stream_json
+from dockyard.api.progress import error_message, from_worker, stream_json
 from dockyard.api.router import Router
 from dockyard.api_version import API_VERSION, older_than
-from dockyard.errors import InvalidArgument
+from dockyard.errors import DockyardError, Internal, InvalidArgument, NotFound
 
 if TYPE_CHECKING:
     from dockyard.engine.engine import Engine
@@ -68,7 +70,7 @@ def register(router: Router, engine: "Engine") -> None:
         if not req.arg("fromImage"):
             raise InvalidArgument("fromImage or fromSrc is required")
         auth = req.headers.get("X-Registry-Auth") or ""
-        stream_json(req, lambda emit: engine.registries.pull(
+        _stream_pull(req, lambda emit: engine.registries.pull(
             req.arg("fromImage"), req.arg("tag"), auth, emit, req.arg("platform")))
 
     def push(req: Request, name: str) -> None:
@@ -141,3 +143,34 @@ def _ref_match(ref: str, pattern: str) -> bool:
 def _label(labels: dict[str, str], wanted: str) -> bool:
     key, sep, value = wanted.partition("=")
     return key in labels and (not sep or labels[key] == value)
+
+
+class _Failed:
+    def __init__(self, exc: BaseException) -> None:
+        self.exc = exc
+
+
+def _stream_pull(req: Request, work: Callable[[Callable[[dict[str, Any]], None]], object]) -> None:
+    """Moby's pull answer: an error before the first progress line is the call's status
+    (nothing is flushed until the registry has answered); after it, an in-band error line."""
+    items: Iterator[dict[str, Any] | _Failed] = from_worker(work, _Failed)
+    first = next(items, None)
+    if isinstance(first, _Failed):
+        raise _refusal(first.exc)
+
+    def lines() -> Iterator[bytes]:
+        if first is not None:
+            yield json.dumps(first).encode() + b"\r\n"
+        for item in items:
+            out = error_message(item.exc) if isinstance(item, _Failed) else item
+            yield json.dumps(out).encode() + b"\r\n"
+    req.stream(lines())
+
+
+def _refusal(exc: BaseException) -> BaseException:
+    """As moby's translatePullError: not found (a manifest or repository unknown, access
+    denied) is a 404, a bad reference a 400, anything else a 500 — never a 401, which would
+    make the docker CLI ask for credentials and try again."""
+    if isinstance(exc, (NotFound, InvalidArgument)) or not isinstance(exc, DockyardError):
+        return exc
+    return Internal(exc.message)
