@@ -54,19 +54,26 @@ class StepExecutor(Protocol):
 
     def run(self, parent: ImageRef, run_config: dict[str, Any], argv: list[str],
             opts: RunOptions, output: Output, created_by: str,
-            announce: Callable[[str], None] = lambda cid: None, author: str = "") -> str:
-        """Run ``argv`` in a container of ``parent`` (``run_config`` gives env, user, workdir)
-        and commit the result; returns the new image id. Raises on a non-zero exit. The
-        container is then removed or kept as the build's :class:`Removal` says."""
+            announce: Callable[[str], None] = lambda cid: None, author: str = "",
+            build_env: tuple[str, ...] = ()) -> str:
+        """Run ``argv`` in a container of ``parent`` (``run_config`` gives env, user, workdir;
+        ``build_env``, the build args as ``k=v``, is added to the container's environment
+        only, never to the committed config) and commit the result; returns the new image
+        id. Raises on a non-zero exit. The container is then removed or kept as the build's
+        :class:`Removal` says."""
 
     def write(self, parent: ImageRef, run_config: dict[str, Any], created_by: str,
               fill: Callable[[Path], None], author: str = "") -> str:
         """A new image whose layer is what ``fill(rootfs)`` writes into the parent's rootfs."""
 
     def metadata(self, parent: ImageRef, run_config: dict[str, Any], created_by: str,
-                 announce: Callable[[str], None] = lambda cid: None, author: str = "") -> str:
-        """A new image with no new layer (ENV, CMD, LABEL, ...); a container it commits from
-        is announced and then removed or kept as for :meth:`run`."""
+                 announce: Callable[[str], None] = lambda cid: None, author: str = "",
+                 workdir: str = "") -> str:
+        """A new image with no new layer (ENV, CMD, LABEL, ARG, ...); a container it commits
+        from is announced and then removed or kept as for :meth:`run`. With ``workdir``
+        (WORKDIR) that directory is made in the container (root-owned, 0755, symlinks
+        followed inside the rootfs) and the layer is what that changed: empty when it was
+        there already."""
 
     def rootfs(self, image: ImageRef) -> AbstractContextManager[Path]:
         """Read access to an image's filesystem (COPY --from)."""

@@ -25,7 +25,7 @@ from dockyard.builder.instructions import Dockerfile, Stage, parse_stages, resol
 from dockyard.builder.misses import missed_reason
 from dockyard.builder.options import BuildOptions
 from dockyard.builder.parser import Heredoc
-from dockyard.builder.shell import Lexer, expand_word, expand_words
+from dockyard.builder.shell import Lexer, expand_word, expand_words, go_quote
 from dockyard.builder.placement import copy_into
 from dockyard.builder.sources import (ContentMemo, Source, digest_sources, explain_change,
                                       resolve_sources)
@@ -75,7 +75,8 @@ class Solver:
         stages = self._needed(dockerfile)
         # the classic builder prints the ARGs before the first FROM as steps (one per line)
         meta_lines = {(a.start_line, a.original): None for a in dockerfile.meta_args}
-        self.total = len(meta_lines) + sum(1 + len(s.instructions) for s in stages)
+        self.total = len(meta_lines) + sum(1 + len(_steps(s.instructions)) for s in stages) \
+            + (1 if self.opts.labels else 0)   # --label: one more LABEL step, as Docker
         for _, original in meta_lines:
             self.step_no += 1
             self.say(f"Step {self.step_no}/{self.total} : {original.strip()}\n")
@@ -147,12 +148,12 @@ class Solver:
             plural = "s" if len(base.on_build) > 1 else ""
             self.say(f"# Executing {len(base.on_build)} build trigger{plural}\n")
         for trigger in base.on_build:
-            for inst in parse_stages(f"FROM scratch\n{trigger}\n").stages[0].instructions:
-                self._step(state, inst, dockerfile.escape, announce=False)
-        for inst in stage.instructions:
+            for step in _steps(parse_stages(f"FROM scratch\n{trigger}\n").stages[0].instructions):
+                self._step(state, step, dockerfile.escape)
+        for step in _steps(stage.instructions):
             self.step_no += 1
-            self.say(f"Step {self.step_no}/{self.total} : {inst.original}\n")
-            self._step(state, inst, dockerfile.escape)
+            self.say(f"Step {self.step_no}/{self.total} : {step[0].original}\n")
+            self._step(state, step, dockerfile.escape)
         self.maintainer = state.maintainer
         return state.image
 
@@ -161,8 +162,12 @@ class Solver:
         env.update(stepconfig.env_dict(state.config))
         return env
 
-    def _step(self, state: StageState, inst: c.Instruction, escape: str,
-              announce: bool = True) -> None:
+    def _step(self, state: StageState, step: tuple[c.Instruction, ...], escape: str) -> None:
+        """One step: an instruction, or the ARGs of one ``ARG a=1 b`` line (one commit)."""
+        inst = step[0]
+        if isinstance(inst, c.Arg):
+            self._args(state, step, escape)
+            return
         env = self._env(state)
 
         def expand(word: str) -> str:
@@ -172,9 +177,6 @@ class Solver:
             return expand_words(word, env, escape)
 
         unsupported.check_step(inst)
-        if isinstance(inst, c.Arg):
-            self._arg(state, inst, expand)
-            return
         if isinstance(inst, c.Run):
             self._run(state, inst)
         elif isinstance(inst, (c.Copy, c.Add)):
@@ -186,22 +188,42 @@ class Solver:
                 state.inherited_cmd = False
             if isinstance(inst, c.Maintainer):
                 state.maintainer = inst.maintainer
-            self._cached_or(state, StepKey(state.image.id, created_by), created_by,
-                            self._metadata(state.image, config, created_by, state.maintainer),
-                            config, inst.keyword)
+            if isinstance(inst, c.Healthcheck):
+                old = (state.config.get("Healthcheck") or {}).get("Test") or []
+                if old and old[0] != "NONE":
+                    self.say(f"Note: overriding previous HEALTHCHECK: [{' '.join(old)}]\n")
+            workdir = config["WorkingDir"] if isinstance(inst, c.Workdir) else ""
+            self._commit(state, config, created_by, inst.keyword, workdir)
 
-    def _arg(self, state: StageState, inst: c.Arg, expand: Callable[[str], str]) -> None:
-        meta = state.meta
+    def _commit(self, state: StageState, config: dict[str, Any], created_by: str,
+                keyword: str, workdir: str = "") -> None:
+        """A metadata step (WORKDIR also makes its directory), cached by parent and text."""
+        self._cached_or(state, StepKey(state.image.id, created_by), created_by,
+                        self._metadata(state.image, config, created_by, state.maintainer,
+                                       workdir), config, keyword)
+
+    def _args(self, state: StageState, args: tuple[c.Instruction, ...], escape: str) -> None:
+        """``ARG``: declares the names for later steps and commits, as the classic builder
+        does, an image whose history says ``ARG a=1 b`` (defaults, not --build-arg values)."""
+        shown: list[tuple[str, str | None]] = []
+        for inst in args:
+            assert isinstance(inst, c.Arg)
+            default = None if inst.default is None else \
+                expand_word(inst.default, self._env(state), escape)
+            shown.append((inst.name, default))
+            self._arg(state, inst, default)
+        created_by = stepconfig.nop(state.config, stepconfig.arg_comment(shown))
+        self._commit(state, dict(state.config), created_by, "ARG")
+
+    def _arg(self, state: StageState, inst: c.Arg, default: str | None) -> None:
+        value = default
         if inst.name in self.opts.build_args:
             value = str(self.opts.build_args[inst.name])
             self.used_args.add(inst.name)
-        elif inst.default is not None:
-            value = expand(inst.default)
-        else:
-            value = meta.get(inst.name) or ""
-            if inst.name not in meta:
-                return
-        state.args[inst.name] = value
+        elif value is None:
+            value = state.meta.get(inst.name)   # a meta ARG's value, if it has one
+        if value is not None:
+            state.args[inst.name] = value
 
     # -- steps that touch the filesystem ------------------------------------------------
     def _run(self, state: StageState, inst: c.Run) -> None:
@@ -213,13 +235,10 @@ class Solver:
         else:
             argv = list(inst.command)
         env_names = set(stepconfig.env_dict(state.config))
-        args = {k: v for k, v in sorted(state.args.items()) if k not in env_names}
-        prefix = f"|{len(args)} " + " ".join(f"{k}={v}" for k, v in args.items()) + " " \
-            if args else ""
+        args = {k: v for k, v in state.args.items() if k not in env_names}
+        pairs = sorted(f"{k}={v}" for k, v in args.items())   # Go's sort.Strings of "k=v"
+        prefix = f"|{len(pairs)} {' '.join(pairs)} " if pairs else ""
         created_by = prefix + " ".join(argv)
-        run_env = dict(state.config)
-        run_env["Env"] = [*(state.config.get("Env") or []),
-                          *(f"{k}={v}" for k, v in args.items())]
         opts = RunOptions(network=inst.network if inst.network != "default" else
                           self.opts.network, memory=self.opts.memory,
                           memory_swap=self.opts.memory_swap, cpu_shares=self.opts.cpu_shares,
@@ -228,10 +247,10 @@ class Solver:
             f"{k}={v}" for k, v in args.items()))
 
         self._cached_or(state, key, created_by, self._announcing(
-            lambda announce: self.steps.run(state.image,
-                                            dict(state.config) | {"Env": run_env["Env"]},
-                                            argv, opts, self._output, created_by,
-                                            announce=announce, author=state.maintainer)),
+            lambda announce: self.steps.run(
+                state.image, dict(state.config), argv, opts, self._output, created_by,
+                announce=announce, author=state.maintainer,
+                build_env=tuple(f"{k}={v}" for k, v in args.items()))),
             state.config, "RUN")
 
     def _announcing(self, step: Callable[[Callable[[str], None]], str]) -> Callable[[], str]:
@@ -258,9 +277,9 @@ class Solver:
         return execute
 
     def _metadata(self, parent: ImageRef, config: dict[str, Any], created_by: str,
-                  author: str = "") -> Callable[[], str]:
+                  author: str = "", workdir: str = "") -> Callable[[], str]:
         return self._announcing(lambda announce: self.steps.metadata(
-            parent, config, created_by, announce=announce, author=author))
+            parent, config, created_by, announce=announce, author=author, workdir=workdir))
 
     def _output(self, data: bytes) -> None:
         self.say(data.decode("utf-8", "replace"))
@@ -293,7 +312,8 @@ class Solver:
         sources += inline
         digest = digest_sources(sources, self.memo)
         word = inst.keyword
-        created_by = f"{stepconfig.NOP}{word} {'dir' if len(sources) > 1 or sources[0].is_dir else 'file'}:{digest.digest[7:]} in {dest} "
+        created_by = stepconfig.nop_string(state.config, f"{word} {_chown_comment(inst)}"
+                                           f"{_source_hash(sources, digest.digest)} in {dest} ")
         heredocs = " ".join(f"<<{'' if d.expand else '-raw'}{d.name}" for d in inst.heredocs)
         key = StepKey(state.image.id, f"{word} {json.dumps(requested)}{heredocs} {dest} "
                       f"chown={inst.chown} chmod={inst.chmod} from={from_stage}",
@@ -348,17 +368,46 @@ class Solver:
             self.diverged_at = self.diverged_at or f"step {self.step_no}"
 
     def _labels(self, image: ImageRef) -> ImageRef:
+        """``--label``: the classic builder appends ``LABEL "k"='v'`` (sorted) to the
+        Dockerfile, so it is a step of its own."""
+        self.step_no += 1
+        self.say(f"Step {self.step_no}/{self.total} : LABEL " + " ".join(
+            f"{go_quote(k)}='{v}'" for k, v in sorted(self.opts.labels.items())) + "\n")
         config = dict(image.run_config)
         labels = dict(config.get("Labels") or {})
         labels.update(self.opts.labels)
         config["Labels"] = labels
-        created_by = f"{stepconfig.NOP} LABEL " + " ".join(
-            f"{k}={v}" for k, v in self.opts.labels.items())
+        created_by = stepconfig.nop(config, "LABEL " + " ".join(
+            f"{k}={v}" for k, v in sorted(self.opts.labels.items())))
         state = StageState(image, config)
         self._cached_or(state, StepKey(image.id, created_by), created_by,
                         self._metadata(image, config, created_by, self.maintainer), config,
                         "LABEL")
         return state.image
+
+
+def _steps(instructions: tuple[c.Instruction, ...]) -> list[tuple[c.Instruction, ...]]:
+    """The build steps: one per instruction, the ARGs of one line together (``ARG a b``)."""
+    steps: list[tuple[c.Instruction, ...]] = []
+    for inst in instructions:
+        last = steps[-1][0] if steps else None
+        if isinstance(inst, c.Arg) and isinstance(last, c.Arg) and \
+                (last.start_line, last.original) == (inst.start_line, inst.original):
+            steps[-1] += (inst,)
+        else:
+            steps.append((inst,))
+    return steps
+
+
+def _source_hash(sources: list[Source], digest: str) -> str:
+    """``file:<hex>``, ``dir:<hex>``, or ``multi:<hex>`` for several sources (as Docker)."""
+    kind = "multi" if len(sources) > 1 else "dir" if sources[0].is_dir else "file"
+    return f"{kind}:{digest[7:]}"
+
+
+def _chown_comment(inst: c.Copy | c.Add) -> str:
+    """Docker writes ``--chown=<spec>`` straight before the hash, with no space."""
+    return f"--chown={inst.chown}" if inst.chown else ""
 
 
 def _inline_files(heredocs: tuple[Heredoc, ...], where: Path,

@@ -1,21 +1,24 @@
 """How each metadata instruction changes the image config, and the history text it leaves.
 
 Pure functions over the run config (Docker's ``Config``): ENV, LABEL, CMD, ENTRYPOINT,
-WORKDIR, USER, EXPOSE, VOLUME, SHELL, STOPSIGNAL, HEALTHCHECK, ONBUILD, MAINTAINER.
-``created_by`` strings follow the classic builder (``/bin/sh -c #(nop)  CMD ["sh"]``).
+WORKDIR, USER, EXPOSE, VOLUME, SHELL, STOPSIGNAL, HEALTHCHECK, ONBUILD, MAINTAINER, ARG.
+``created_by`` strings are the classic builder's, byte for byte: the current SHELL, then
+``#(nop) `` and the comment as two words for a commit (``/bin/sh -c #(nop)  CMD ["sh"]``,
+two spaces) or as one for WORKDIR, COPY and ADD (``/bin/sh -c #(nop) WORKDIR /w``); lists
+printed the way Go's ``%q`` (CMD, ENTRYPOINT, HEALTHCHECK) or ``%v`` (VOLUME, SHELL) print
+them (:mod:`dockyard.builder.gofmt`).
 """
 from __future__ import annotations
 
 import copy
-import json
 import posixpath
 from collections.abc import Callable
 from typing import Any
 
 from dockyard.builder import commands as c
+from dockyard.builder.gofmt import go_duration, go_quote_rune, go_quoted_list
 from dockyard.errors import InvalidArgument
 
-NOP = "/bin/sh -c #(nop) "
 Expand = Callable[[str], str]
 ExpandWords = Callable[[str], list[str]]
 
@@ -34,6 +37,25 @@ def set_env(config: dict[str, Any], key: str, value: str) -> None:
     config["Env"] = env
 
 
+def shell_of(config: dict[str, Any]) -> list[str]:
+    return list(config.get("Shell") or ["/bin/sh", "-c"])
+
+
+def nop(config: dict[str, Any], comment: str) -> str:
+    """What a metadata commit leaves in history: ``<shell> #(nop)  <comment>``."""
+    return " ".join([*shell_of(config), "#(nop) ", comment])
+
+
+def nop_string(config: dict[str, Any], comment: str) -> str:
+    """WORKDIR, COPY and ADD's form: ``<shell> #(nop) <comment>`` (one space)."""
+    return " ".join([*shell_of(config), "#(nop) " + comment])
+
+
+def arg_comment(pairs: list[tuple[str, str | None]]) -> str:
+    """``ARG a=1 b``: the names and (expanded) defaults as written, not --build-arg values."""
+    return "ARG " + " ".join(k if v is None else f"{k}={v}" for k, v in pairs)
+
+
 def _command(inst: c._Command, shell: list[str]) -> list[str]:
     if inst.prepend_shell:
         return [*shell, " ".join(inst.command)] if inst.command else []
@@ -45,7 +67,18 @@ def apply(inst: c.Instruction, config: dict[str, Any], expand: Expand,
     """The config after ``inst`` and its history text. ``inherited_cmd``: CMD still comes
     from the base image (ENTRYPOINT then resets it, as Docker does)."""
     cfg = copy.deepcopy(config)
-    shell = list(cfg.get("Shell") or ["/bin/sh", "-c"])
+    if isinstance(inst, c.Workdir):
+        path = expand(inst.path)
+        cfg["WorkingDir"] = posixpath.normpath(posixpath.join(cfg.get("WorkingDir") or "/", path))
+        return cfg, nop_string(cfg, f"WORKDIR {cfg['WorkingDir']}")
+    comment = _change(inst, cfg, expand, expand_words, inherited_cmd)
+    return cfg, nop(cfg, comment)   # after SHELL: the new shell, as Docker
+
+
+def _change(inst: c.Instruction, cfg: dict[str, Any], expand: Expand,
+            expand_words: ExpandWords, inherited_cmd: bool) -> str:
+    """Apply ``inst`` to ``cfg`` in place; the commit comment."""
+    shell = shell_of(cfg)
     if isinstance(inst, c.Env):
         shown = []
         for key, raw in inst.pairs:
@@ -54,7 +87,7 @@ def apply(inst: c.Instruction, config: dict[str, Any], expand: Expand,
             value = expand(raw)
             set_env(cfg, key, value)
             shown.append(f"{key}={value}")
-        return cfg, f"{NOP} ENV {' '.join(shown)}"
+        return f"ENV {' '.join(shown)}"
     if isinstance(inst, c.Label):
         labels = dict(cfg.get("Labels") or {})
         shown = []
@@ -62,32 +95,27 @@ def apply(inst: c.Instruction, config: dict[str, Any], expand: Expand,
             labels[expand(key)] = expand(raw)
             shown.append(f"{expand(key)}={expand(raw)}")
         cfg["Labels"] = labels
-        return cfg, f"{NOP} LABEL {' '.join(shown)}"
+        return f"LABEL {' '.join(shown)}"
     if isinstance(inst, c.Cmd):
-        cfg["Cmd"] = _command(inst, shell) or None
-        return cfg, f"{NOP} CMD {json.dumps(cfg['Cmd'] or [])}"
+        cmd = _command(inst, shell)
+        cfg["Cmd"] = cmd or None
+        return f"CMD {go_quoted_list(cmd)}"
     if isinstance(inst, c.Entrypoint):
-        cfg["Entrypoint"] = _command(inst, shell) or None
+        entrypoint = _command(inst, shell)
+        cfg["Entrypoint"] = entrypoint or None
         if inherited_cmd:
             cfg["Cmd"] = None
-        return cfg, f"{NOP} ENTRYPOINT {json.dumps(cfg['Entrypoint'] or [])}"
-    if isinstance(inst, c.Workdir):
-        path = expand(inst.path)
-        cfg["WorkingDir"] = posixpath.normpath(posixpath.join(cfg.get("WorkingDir") or "/", path))
-        return cfg, f"{NOP}WORKDIR {cfg['WorkingDir']}"
+        return f"ENTRYPOINT {go_quoted_list(entrypoint)}"
     if isinstance(inst, c.User):
         cfg["User"] = expand(inst.user)
-        return cfg, f"{NOP} USER {cfg['User']}"
+        return f"USER {cfg['User']}"
     if isinstance(inst, c.Expose):
         ports = dict(cfg.get("ExposedPorts") or {})
-        shown = []
-        for raw in inst.ports:
-            for port in expand_words(raw):
-                key = port if "/" in port else f"{port}/tcp"
-                ports[key] = {}
-                shown.append(key)
+        shown = [port for raw in inst.ports for port in expand_words(raw)]
+        for port in shown:
+            ports.update({key: {} for key in exposed_ports(port)})
         cfg["ExposedPorts"] = ports
-        return cfg, f"{NOP} EXPOSE {' '.join(shown)}"
+        return f"EXPOSE {' '.join(shown)}"   # as written (expanded), as Docker records it
     if isinstance(inst, c.Volume):
         volumes = dict(cfg.get("Volumes") or {})
         paths = [expand(p) for p in inst.paths]
@@ -96,24 +124,44 @@ def apply(inst: c.Instruction, config: dict[str, Any], expand: Expand,
                 raise InvalidArgument("VOLUME specified can not be an empty string")
             volumes[path] = {}
         cfg["Volumes"] = volumes
-        return cfg, f"{NOP} VOLUME {json.dumps(paths)}"
+        return f"VOLUME [{' '.join(paths)}]"
     if isinstance(inst, c.Shell):
         cfg["Shell"] = list(inst.shell)
-        return cfg, f"{NOP} SHELL {json.dumps(cfg['Shell'])}"
+        return f"SHELL [{' '.join(cfg['Shell'])}]"
     if isinstance(inst, c.StopSignal):
         cfg["StopSignal"] = expand(inst.signal)
-        return cfg, f"{NOP} STOPSIGNAL {cfg['StopSignal']}"
+        return f"STOPSIGNAL {cfg['StopSignal']}"
     if isinstance(inst, c.Healthcheck):
         return _healthcheck(cfg, inst)
     if isinstance(inst, c.Onbuild):
         cfg["OnBuild"] = [*(cfg.get("OnBuild") or []), inst.expression]
-        return cfg, f"{NOP} ONBUILD {inst.expression}"
+        return f"ONBUILD {inst.expression}"
     if isinstance(inst, c.Maintainer):
-        return cfg, f"{NOP} MAINTAINER {inst.maintainer}"
+        return f"MAINTAINER {inst.maintainer}"
     raise InvalidArgument(f"unsupported instruction {inst.keyword}")
 
 
-def _healthcheck(cfg: dict[str, Any], inst: c.Healthcheck) -> tuple[dict[str, Any], str]:
+def exposed_ports(spec: str) -> list[str]:
+    """``EXPOSE`` words as Docker's port specs read them: ``80``, ``53/udp``, a range
+    ``8000-8002/tcp`` (each port), or ``[ip:][host:]container``; keys ``<port>/<proto>``."""
+    container = spec.rsplit(":", 1)[-1]
+    port, _, proto = container.partition("/")
+    proto = (proto or "tcp").lower()
+    if not port:
+        raise InvalidArgument(f"no port specified: {spec}<empty>")
+    if proto not in ("tcp", "udp", "sctp"):
+        raise InvalidArgument(f"invalid proto: {proto}")
+    low, _, high = port.partition("-")
+    try:
+        start, end = int(low), int(high or low)
+    except ValueError:
+        raise InvalidArgument(f"invalid containerPort: {port}") from None
+    if not 0 <= start <= end <= 65535:
+        raise InvalidArgument(f"invalid containerPort: {port}")
+    return [f"{number}/{proto}" for number in range(start, end + 1)]
+
+
+def _healthcheck(cfg: dict[str, Any], inst: c.Healthcheck) -> str:
     check: dict[str, Any] = {"Test": list(inst.test)}
     for key, value in (("Interval", inst.interval), ("Timeout", inst.timeout),
                        ("StartPeriod", inst.start_period),
@@ -121,5 +169,8 @@ def _healthcheck(cfg: dict[str, Any], inst: c.Healthcheck) -> tuple[dict[str, An
         if value:
             check[key] = value
     cfg["Healthcheck"] = check
-    return cfg, f"{NOP} HEALTHCHECK &{{{json.dumps(list(inst.test))} {inst.interval} " \
-        f"{inst.timeout} {inst.start_period} {inst.retries}}}"
+    # Go's %q of Docker's *HealthConfig: &{[tests] "interval" ... 'retries as a rune'}
+    durations = " ".join(f'"{go_duration(ns)}"' for ns in (
+        inst.interval, inst.timeout, inst.start_period, inst.start_interval))
+    return f"HEALTHCHECK &{{{go_quoted_list(list(inst.test))} {durations} " \
+        f"{go_quote_rune(inst.retries)}}}"

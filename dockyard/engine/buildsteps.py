@@ -9,6 +9,7 @@ parent's layers: no container, as in Docker. A FROM image that is missing locall
 one with ``--pull``, is pulled through :class:`~dockyard.engine.buildpull.BuildPuller`."""
 from __future__ import annotations
 
+import os
 import socket
 import struct
 import tempfile
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dockyard.builder.executor import ImageRef, Output, Removal, RunOptions
+from dockyard.engine import rootfs
 from dockyard.engine.attach import Session
 from dockyard.engine.containers import Containers
 from dockyard.engine.images import Images
@@ -27,6 +29,7 @@ from dockyard.errors import InvalidArgument, NotFound
 from dockyard.host import mounts
 from dockyard.image.model import Image
 from dockyard.metadata.containers import ContainerRecord
+from dockyard.runtime.spec_user import scoped_path
 from dockyard.types import reference
 from dockyard.util.timefmt import now_rfc3339
 
@@ -88,21 +91,37 @@ class EngineSteps:
         return image
 
     def metadata(self, parent: ImageRef, run_config: dict[str, Any], created_by: str,
-                 announce: Callable[[str], None] = lambda cid: None, author: str = "") -> str:
+                 announce: Callable[[str], None] = lambda cid: None, author: str = "",
+                 workdir: str = "") -> str:
         """A config-only image. As in Docker's classic builder, the step is committed from a
         container that is created (never started) and then removed or kept like a RUN
-        step's; ``FROM scratch`` has no image to create one from, so none is made there."""
+        step's; ``FROM scratch`` has no image to create one from, so none is made there.
+        WORKDIR (``workdir``) makes its directory in that container's layer first, as
+        Docker's ``ContainerCreateWorkdir``: the step's layer holds it when it was new."""
         entry = _history(created_by, author)
         if not parent.id:
-            return self.images.derive(None, run_config, entry, author=author).id
+            if not workdir:
+                return self.images.derive(None, run_config, entry, author=author).id
+            with self._layer_dir(parent) as (root, upper):
+                make_workdir(root, workdir)
+                return self.images.derive(None, run_config, entry, upper=_changed(upper),
+                                          mtime_clamp=self.mtime_clamp, author=author).id
         shell = list(run_config.get("Shell") or ["/bin/sh", "-c"])
         rec = self._container(parent, run_config, [*shell, "#(nop) ", created_by],
                               {"NetworkMode": "none"})
         announce(rec.id)
         succeeded = False
         try:
-            image_id = self.images.derive(self._base(parent), run_config, entry,
-                                          author=author).id
+            layer: Path | None = None
+            if workdir:
+                root = rootfs.mount(self.containers.paths, self.images.store, rec)
+                try:
+                    make_workdir(root, workdir)
+                finally:
+                    rootfs.unmount(self.containers.paths, rec)
+                layer = _changed(self.containers.paths.container(rec.id) / "upper")
+            image_id = self.images.derive(self._base(parent), run_config, entry, upper=layer,
+                                          mtime_clamp=self.mtime_clamp, author=author).id
             succeeded = True
             return image_id
         finally:
@@ -119,14 +138,16 @@ class EngineSteps:
 
     def run(self, parent: ImageRef, run_config: dict[str, Any], argv: list[str],
             opts: RunOptions, output: Output, created_by: str,
-            announce: Callable[[str], None] = lambda cid: None, author: str = "") -> str:
+            announce: Callable[[str], None] = lambda cid: None, author: str = "",
+            build_env: tuple[str, ...] = ()) -> str:
         if not parent.id:
             raise InvalidArgument("failed to create task for container: exec: \"/bin/sh\": "
                                   "stat /bin/sh: no such file or directory (FROM scratch)")
         host = {"NetworkMode": opts.network, "Memory": opts.memory,
                 "MemorySwap": opts.memory_swap, "CpuShares": opts.cpu_shares,
                 "NanoCpus": opts.nano_cpus, "ExtraHosts": list(opts.extra_hosts)}
-        rec = self._container(parent, run_config, argv, host)
+        env = [*(run_config.get("Env") or []), *build_env]
+        rec = self._container(parent, run_config | {"Env": env}, argv, host)
         announce(rec.id)
         succeeded = False
         try:
@@ -135,7 +156,7 @@ class EngineSteps:
                 raise StepFailed(f"The command '{' '.join(argv)}' returned a non-zero code: "
                                  f"{code}", code)
             entry = _history(created_by, author)
-            upper = self.containers.paths.container(rec.id) / "upper"
+            upper = _changed(self.containers.paths.container(rec.id) / "upper")
             image_id = self.images.derive(self._base(parent), run_config, entry, upper=upper,
                                           mtime_clamp=self.mtime_clamp, author=author).id
             succeeded = True
@@ -174,7 +195,8 @@ class EngineSteps:
         entry = _history(created_by, author)
         with self._layer_dir(parent) as (root, upper):
             fill(root)
-            return self.images.derive(self._base(parent), run_config, entry, upper=upper,
+            return self.images.derive(self._base(parent), run_config, entry,
+                                      upper=_changed(upper),
                                       mtime_clamp=self.mtime_clamp, author=author).id
 
     @contextmanager
@@ -208,6 +230,32 @@ class EngineSteps:
                 yield base / "merged", upper
             finally:
                 mounts.unmount(base / "merged")
+
+
+def make_workdir(root: Path, workdir: str) -> None:
+    """WORKDIR's directory inside ``root`` (symlinks resolved within it), each missing part
+    root-owned 0755; Docker's error when something else is in the way."""
+    target = scoped_path(root, workdir)
+    if target.exists() and not target.is_dir():
+        raise InvalidArgument(f"Cannot mkdir: {workdir} is not a directory")
+    missing = []
+    probe = target
+    while not probe.exists() and probe != root:
+        missing.append(probe)
+        probe = probe.parent
+    if not probe.is_dir():
+        raise InvalidArgument(f"Cannot mkdir: {workdir} is not a directory")
+    for path in reversed(missing):
+        path.mkdir(mode=0o755)
+        path.chmod(0o755)
+        os.chown(path, 0, 0)
+
+
+def _changed(upper: Path) -> Path | None:
+    """``upper`` if the step changed anything, else None: Docker marks a step whose diff is
+    empty ``empty_layer`` and adds no layer (a RUN that wrote nothing, an existing WORKDIR)."""
+    with os.scandir(upper) as entries:
+        return upper if next(entries, None) is not None else None
 
 
 def _history(created_by: str, author: str) -> dict[str, Any]:
