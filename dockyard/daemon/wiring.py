@@ -31,7 +31,7 @@ from dockyard.engine.taskrunner import RuntimeSettings, TaskRunner
 from dockyard.engine.networks import Networks
 from dockyard.engine.registry import Registries
 from dockyard.engine.volumes import Volumes
-from dockyard.errors import InvalidArgument
+from dockyard.errors import InvalidArgument, Unavailable
 from dockyard.host import mounts
 from dockyard.image.store import ImageStore
 from dockyard.metadata.containers import ContainerTable
@@ -39,6 +39,7 @@ from dockyard.metadata.db import Database
 from dockyard.network.bridge import BridgeConfig, NetworkManager
 from dockyard.network.ipam import IpamConfig
 from dockyard.runtime import oci
+from dockyard.runtime.shim import client as shim
 from dockyard.runtime.shim.build import shim_binary
 from dockyard.runtime.watcher import Watcher
 from dockyard.snapshots.overlay import Snapshotter
@@ -183,6 +184,7 @@ class Daemon:
         live = {cid[:16] for cid in running}
         for entry in tasks.iterdir() if tasks.is_dir() else []:
             if entry.name not in live:
+                _release_shim(entry)
                 shutil.rmtree(entry, ignore_errors=True)
 
     # -- serving ------------------------------------------------------------------------
@@ -268,3 +270,10 @@ def _du(path: Path) -> int:
     return total
 
 
+def _release_shim(state: Path) -> None:
+    """A shim launched but never started (the daemon died in between) waits for a start: a
+    client that connects and leaves tells it nobody will (the shim then ends)."""
+    try:
+        shim.AttachConnection.connect(state, "W").close()
+    except Unavailable:
+        pass

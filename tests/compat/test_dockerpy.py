@@ -31,6 +31,14 @@ def test_run_returns_output(docker_client: docker.DockerClient, bb_image: str) -
     assert failed.value.exit_status == 4
 
 
+def test_run_remove_never_loses_output(docker_client: docker.DockerClient,
+                                       bb_image: str) -> None:
+    """run(remove=True) removes the container before it reads the followed logs."""
+    outs = [docker_client.containers.run(bb_image, ["echo", f"n{i}"], remove=True)
+            for i in range(15)]
+    assert outs == [f"n{i}\n".encode() for i in range(15)]
+
+
 def test_detached_container_api(docker_client: docker.DockerClient, bb_image: str,
                                 name: str) -> None:
     c = docker_client.containers.run(bb_image, ["sh", "-c", "echo ready; sleep 60"],

@@ -224,9 +224,9 @@ def pss_kib(pid: int) -> int:
 
 def test_echo_reaches_client_log_and_exit_file(h: Harness) -> None:
     cfg, launched = h.run(["sh", "-c", "echo hello; echo oops >&2"])
-    assert launched.pid > 0 and launched.shim_pid > 0
+    assert launched.pid == 0 and launched.shim_pid > 0  # nothing runs before the start
     with attach(cfg) as conn:
-        assert conn.start() == launched.pid
+        assert conn.start() > 0
         out, err, status = collect(conn)
     assert (out, err, status) == (b"hello\n", b"oops\n", 0)
     wait_gone(launched.shim_pid)
@@ -428,8 +428,8 @@ def test_shim_outlives_its_launcher(h: Harness) -> None:
         "from dockyard.runtime.shim.client import AttachConnection, parse_report\n"
         "report = subprocess.run(json.loads(sys.argv[1]), capture_output=True, text=True)\n"
         "launched = parse_report(report.stdout)\n"
-        "AttachConnection.connect(Path(sys.argv[2])).start()\n"
-        "print(json.dumps([launched.pid, launched.shim_pid]), flush=True)\n"
+        "pid = AttachConnection.connect(Path(sys.argv[2])).start()\n"
+        "print(json.dumps([pid, launched.shim_pid]), flush=True)\n"
         "os.kill(os.getpid(), signal.SIGKILL)\n"
     )
     argv = [sys.executable, "-c", code, json.dumps(cfg.argv(h.shim)), str(cfg.state_dir)]
@@ -464,8 +464,10 @@ def test_memory_limit_oom_kills_with_137(h: Harness) -> None:
 
 def test_missing_executable_is_invalid_argument(h: Harness) -> None:
     cfg = h.config(["/no/such/binary"], "c")
-    with pytest.raises(errors.InvalidArgument, match="no/such/binary"):
-        launch(h.shim, cfg)
+    launched = launch(h.shim, cfg)
+    with attach(cfg) as conn, pytest.raises(errors.InvalidArgument, match="no/such/binary"):
+        conn.start()
+    wait_gone(launched.shim_pid)  # nothing was created: the shim ends
     assert h.crun("state", cfg.container_id, check=False).returncode != 0
     assert not (cfg.state_dir / "attach.sock").exists()
 
@@ -474,8 +476,10 @@ def test_missing_executable_is_invalid_argument(h: Harness) -> None:
 def test_runtime_error_text_is_reported(h: Harness) -> None:
     cfg = h.config(["true"], "c")
     cfg = dataclasses.replace(cfg, hide_cgroup2=False)
-    with pytest.raises(errors.Internal, match="hybrid"):
-        launch(h.shim, cfg)
+    launched = launch(h.shim, cfg)
+    with attach(cfg) as conn, pytest.raises(errors.Internal, match="hybrid"):
+        conn.start()
+    wait_gone(launched.shim_pid)
 
 
 def test_second_start_and_many_clients(h: Harness) -> None:
@@ -566,3 +570,19 @@ def test_runc_tty_exec_and_exit(h: Harness) -> None:
         conn.send_stdin(b"it\n")
         out, _, status = collect(conn)
     assert status == 4 and b"got it\r\n" in out
+
+
+def test_unstarted_shim_ends_when_its_clients_leave(h: Harness) -> None:
+    """A daemon killed between launching a shim and starting it: once the connections it
+    held are gone nobody will start the container, so the shim ends (nothing was created)."""
+    cfg = h.config(["true"], "c")
+    launched = launch(h.shim, cfg)
+    h.shims.append(launched.shim_pid)
+    waiter = attach(cfg, WAIT)
+    time.sleep(0.2)
+    assert shim_alive(launched.shim_pid)  # held: it waits for the start
+    waiter.close()
+    wait_gone(launched.shim_pid)
+    assert not (cfg.state_dir / "attach.sock").exists()
+    assert read_exit(cfg.state_dir) is None
+    assert h.crun("state", cfg.container_id, check=False).returncode != 0

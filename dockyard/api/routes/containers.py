@@ -133,8 +133,10 @@ def register(router: Router, engine: "Engine") -> None:
         def running() -> bool:
             return c.get(rec.id) is not None and rec.state.running
 
+        lines = logreader.read(c.paths.log(rec.id), opts, running)  # opens the files now
+
         def chunks():  # type: ignore[no-untyped-def]
-            for line in logreader.read(c.paths.log(rec.id), opts, running):
+            for line in lines:
                 text = details + line.text
                 data = (line.time.encode() + b" " + text) if opts.timestamps else text
                 yield data if tty else frame(2 if line.stream == "stderr" else 1, data)

@@ -102,7 +102,7 @@ class ShimConfig:
 
 @dataclass(frozen=True)
 class Launched:
-    pid: int  # the container's init process (0 in exec mode: the exec runs on start)
+    pid: int  # always 0: the container or exec runs on the start request
     shim_pid: int
 
 

@@ -8,8 +8,9 @@
  * subreaper, so it outlives the daemon that launched it.
  *
  * Launch: the invoking process forks; the child becomes the shim.  The invoking
- * process prints exactly one line, "ok <container-pid or 0> <shim-pid>" or
- * "error <message>", and exits 0 or 1.
+ * process prints exactly one line, "ok 0 <shim-pid>" or "error <message>", and exits 0
+ * or 1.  Nothing runs yet: the first start request runs the container (RUNTIME run
+ * --detach) or the exec (RUNTIME exec --detach) and answers with its pid.
  *
  * Attach socket STATE/attach.sock: the client's first byte is 'A' (attach: output,
  * replies and exit) or 'W' (wait: the exit frame only).  Then frames both ways:
@@ -106,6 +107,7 @@ struct client {
 };
 static struct client clients[MAX_CLIENTS];
 static int nclients;
+static int had_clients;  /* someone connected: once all leave before a start, nobody will start */
 
 static unsigned char obuf[5 + CHUNK];   /* an output frame: header + data */
 static char logbuf[6 * CHUNK + 128];    /* one json-file line */
@@ -359,27 +361,6 @@ static void runtime_failure(char *buf, size_t size, const char *what, int status
     if (!buf[0]) snprintf(buf, size, "runtime %s failed (exit status %d)", what, status);
 }
 
-/* Container mode: RUNTIME create; on failure reports the runtime's message and exits. */
-static void create_container(void) {
-    const char *flags[] = {"--bundle", opt.bundle, NULL};
-    char *args[16], err[2048];
-    runtime_args(args, "create", flags);
-    int st = wait_pid(spawn_runtime(args, child_in, child_out, child_err, opt.hide_cgroup2));
-    if (st != 0) {
-        runtime_failure(err, sizeof err, "create", st);
-        fail("%s", err);
-    }
-    created = 1;
-    if ((child_pid = read_pid_file()) <= 0) fail("runtime create wrote no pid to %s", p_pid);
-    if (opt.tty) {
-        int fd = receive_master();
-        if (fd < 0) fail("no terminal received from the runtime");
-        use_master(fd);
-    }
-    close_child_ends();
-    close_fd(&capture_rd);
-}
-
 /* ---- json-file log ----------------------------------------------------------------- */
 
 static void log_open(int truncate) {
@@ -610,6 +591,7 @@ static void accept_clients(void) {
         if (nclients >= MAX_CLIENTS) { close(fd); continue; }  /* refused: too many */
         memset(&clients[nclients], 0, sizeof clients[nclients]);
         clients[nclients++].fd = fd;
+        had_clients = 1;
     }
 }
 
@@ -648,21 +630,46 @@ static void start_exec(struct client *c) {
     close_fd(&capture_rd);
 }
 
-/* Container mode: RUNTIME start.  Only the first start request counts. */
+/* Container mode, on the first start request: RUNTIME run --detach (create and start in one
+ * runtime call: one exec of the runtime fewer than create + start).  The process reparents to
+ * us (we are a subreaper).  On failure the runtime's message goes to the client and the shim
+ * ends: nothing was created. */
+static void run_container(struct client *c) {
+    const char *flags[] = {"--detach", "--bundle", opt.bundle, NULL};
+    char *args[16], err[2048];
+    runtime_args(args, "run", flags);
+    int st = wait_pid(spawn_runtime(args, child_in, child_out, child_err, opt.hide_cgroup2));
+    int master = -1;
+    if (st == 0 && (child_pid = read_pid_file()) > 0) {
+        created = 1;
+        if (opt.tty) master = receive_master();
+    }
+    close_child_ends();
+    if (st != 0 || child_pid <= 0 || (opt.tty && master < 0)) {
+        runtime_failure(err, sizeof err, "run", st);
+        if (st == 0) snprintf(err, sizeof err, "runtime run gave no %s",
+                              child_pid <= 0 ? "pid" : "terminal");
+        send_text(c, S_ERROR, err);
+        if (created) {  /* do not leave a half-set-up container behind */
+            char *del[] = {"delete", "-f", (char *)opt.id, NULL};
+            wait_pid(spawn_runtime(del, devnull, devnull, devnull, 0));
+        }
+        child_pid = 0;
+        record_exit(st > 0 && st < 256 ? st << 8 : 127 << 8);
+    } else {
+        if (master >= 0) use_master(master);
+        snprintf(err, sizeof err, "%d", (int)child_pid);
+        send_text(c, S_STARTED, err);
+    }
+    close_fd(&capture_rd);
+}
+
+/* Only the first start request counts. */
 static void handle_start(struct client *c) {
-    char *args[] = {"start", (char *)opt.id, NULL}, msg[2048];
-    int cap[2];
     if (started) { send_text(c, S_ERROR, "already started"); return; }
     started = 1;
-    if (opt.exec) { start_exec(c); return; }
-    if (pipe2(cap, O_CLOEXEC) < 0) { send_text(c, S_ERROR, strerror(errno)); return; }
-    int st = wait_pid(spawn_runtime(args, devnull, cap[1], cap[1], 0));
-    close(cap[1]);
-    read_capture(cap[0], msg, sizeof msg);
-    close(cap[0]);
-    if (st != 0 && !msg[0]) snprintf(msg, sizeof msg, "runtime start failed (exit status %d)", st);
-    if (st == 0) snprintf(msg, sizeof msg, "%d", (int)child_pid);
-    send_text(c, st == 0 ? S_STARTED : S_ERROR, msg);
+    if (opt.exec) start_exec(c);
+    else run_container(c);
 }
 
 /* ---- client input ------------------------------------------------------------------ */
@@ -815,6 +822,11 @@ static void loop(void) {
     int kind[5 + MAX_CLIENTS], ref[5 + MAX_CLIENTS];
     for (;;) {
         compact_clients();
+        if (!started && had_clients && nclients == 0) {  /* its launcher died before starting */
+            unlink(p_attach);
+            unlink(p_console);
+            _exit(0);
+        }
         int open_streams = (streams[0].fd >= 0) + (streams[1].fd >= 0), n = 0, timeout = -1;
         if (exited && (open_streams == 0 || now_ms() >= drain_deadline)) finish();
         if (exited) timeout = (int)(drain_deadline - now_ms());
@@ -934,7 +946,6 @@ static void shim_main(int report) {
         if (log_fd < 0) fail("open log %s: %s", opt.log, strerror(errno));
     }
     setup_stdio();
-    if (!opt.exec) create_container();
     attach_listen = listen_unix(p_attach);
 
     dprintf(report_fd, "ok %d %d\n", (int)child_pid, (int)getpid());
