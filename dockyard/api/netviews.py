@@ -24,6 +24,23 @@ def network_json(net: Network, endpoints: list[Endpoint], names: dict[str, str])
     }
 
 
+def swarm_network_json(obj: Any, endpoints: list[Endpoint],
+                       names: dict[str, str]) -> dict[str, Any]:
+    """A swarm network (a stored cluster object), with this node's endpoints on it."""
+    spec = obj.spec
+    containers = {ep.container_id: {
+        "Name": names.get(ep.container_id, ""), "EndpointID": ep.endpoint_id,
+        "MacAddress": ep.mac, "IPv4Address": f"{ep.ip}/{ep.prefixlen}", "IPv6Address": ""}
+        for ep in endpoints}
+    return {"Name": spec.get("Name", ""), "Id": obj.id, "Created": obj.created_at,
+            "Scope": "swarm", "Driver": spec.get("Driver", "overlay"), "EnableIPv4": True,
+            "EnableIPv6": False, "IPAM": spec.get("IPAM") or {},
+            "Internal": bool(spec.get("Internal")), "Attachable": bool(spec.get("Attachable")),
+            "Ingress": bool(spec.get("Ingress")), "ConfigFrom": {"Network": ""},
+            "ConfigOnly": False, "Containers": containers or None,
+            "Options": dict(spec.get("Options") or {}), "Labels": dict(spec.get("Labels") or {})}
+
+
 def endpoint_json(net: Network, ep: Endpoint | None, aliases: list[str],
                   dns_names: list[str]) -> dict[str, Any]:
     return {

@@ -26,7 +26,7 @@ from dockyard.cli import (
     transfer,
 )
 from dockyard.cli import run as run_mod
-from dockyard.cli import networks, nodes, services, swarm, volumes
+from dockyard.cli import networks, nodes, services, stacks, swarm, volumes
 from dockyard.cli.command import (
     PROG,
     Command,
@@ -65,6 +65,7 @@ GROUPS: dict[str, tuple[str, dict[str, Command]]] = {
     "network": ("Manage networks", networks.GROUP),
     "node": ("Manage Swarm nodes", nodes.NODE),
     "service": ("Manage Swarm services", services.SERVICE),
+    "stack": ("Manage Swarm stacks", stacks.STACK),
     "swarm": ("Manage Swarm", swarm.SWARM),
     "system": ("Manage dockyard", {"df": diskusage.DF, "prune": diskusage.PRUNE,
                                    "info": TOP["info"], "events": TOP["events"]}),

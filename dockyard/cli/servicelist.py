@@ -60,7 +60,7 @@ def match_services(api: SwarmAPI, refs: list[str]) -> tuple[list[Wire], list[Wir
     return found, [*by_id, *by_name], missing
 
 
-def _ps_build(p: FlagParser) -> None:
+def ps_flags(p: FlagParser) -> None:
     filter_flag(p)
     p.add_argument("--format", default=None, help="Pretty-print tasks using a Go template")
     p.add_argument("--no-resolve", action="store_true", help="Do not map IDs to Names")
@@ -94,7 +94,7 @@ def task_rows(tasks: Sequence[Wire], service_names: Mapping[str, str],
     return rows
 
 
-def _node_names(api: SwarmAPI, tasks: Sequence[Wire]) -> dict[str, str]:
+def node_names(api: SwarmAPI, tasks: Sequence[Wire]) -> dict[str, str]:
     if not any(t.get("NodeID") for t in tasks):
         return {}
     names = {}
@@ -116,7 +116,7 @@ def _ps(ctx: Context, ns: argparse.Namespace) -> int:
     fmt = resolve(choose(ns.format, ns.quiet, TASK_FORMAT), TASK_FORMAT)
     names = {} if ns.no_resolve else {str(s.get("ID")): str((s.get("Spec") or {}).get(
         "Name", "")) for s in services}
-    nodes = {} if ns.no_resolve else _node_names(api, tasks)
+    nodes = {} if ns.no_resolve else node_names(api, tasks)
     rows = task_rows(tasks, names, nodes, not (ns.no_trunc or ns.quiet), fmt.table, time.time())
     ctx.stdout.write(render(fmt, rows, TASK_HEADERS))
     if missing:
@@ -176,7 +176,7 @@ def _inspect(ctx: Context, ns: argparse.Namespace) -> int:
 
 LS = Command("ls", "[OPTIONS]", "List services", _ls_build, _ls, aliases=("list",))
 PS = Command("ps", "[OPTIONS] SERVICE [SERVICE...]", "List the tasks of one or more services",
-             _ps_build, _ps, (1, None))
+             ps_flags, _ps, (1, None))
 INSPECT = Command("inspect", "[OPTIONS] SERVICE [SERVICE...]",
                   "Display detailed information on one or more services", _inspect_build,
                   _inspect, (1, None))

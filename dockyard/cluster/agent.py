@@ -6,19 +6,24 @@ reports ``complete``/``failed`` when its container ended, stops the container of
 should shut down (in a worker thread: a stop may wait out the grace period) and, for
 ``remove``, removes the container and deletes the task. Containers whose task no longer
 exists (trimmed history, a removed service) are removed too. The containers themselves are
-behind :class:`Executor`, which the daemon implements with its engine.
+behind :class:`Executor`, which the daemon implements with its engine. Before the tasks,
+each tick hands the executor the overlay networks this node needs (``agentnet``): a task on
+a network waits until its network is in place on this node.
 """
 from __future__ import annotations
 
 import functools
 import logging
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from dockyard import errors
-from dockyard.cluster.objects import TASKS, Task, task_name, task_status, terminal
+from dockyard.cluster import agentnet
+from dockyard.cluster.agentnet import NetState, TaskNet
+from dockyard.cluster.objects import (NETWORKS, NODES, TASKS, Task, task_name, task_status,
+                                      terminal)
 from dockyard.cluster.store import Object, Store
 
 log = logging.getLogger("dockyard.cluster")
@@ -34,6 +39,7 @@ class Run:
     service_name: str
     node_id: str
     ports: tuple[Mapping[str, Any], ...] = ()  # the service's EndpointSpec.Ports
+    networks: tuple[TaskNet, ...] = ()  # overlay networks, first = primary
 
 
 @dataclass(frozen=True)
@@ -57,6 +63,14 @@ class Executor(Protocol):
     def containers(self) -> dict[str, str]:
         """Task id → container id of every task container on this node."""
 
+    def networks(self, wanted: Sequence[NetState]) -> set[str]:
+        """Make this node's overlay networks exactly ``wanted`` (idempotent); the ids of
+        those now in place."""
+
+    def release_networks(self, force: bool) -> None:
+        """Tear this node's overlay networks down: all of them (``force``: leaving the
+        swarm), else those no running container uses (daemon shutdown)."""
+
 
 def _grace(spec: Mapping[str, Any]) -> float:
     grace = (spec.get("ContainerSpec") or {}).get("StopGracePeriod")
@@ -69,10 +83,14 @@ class Agent:
         self.store, self.node_id, self.executor, self.clock = store, node_id, executor, clock
         self._busy: set[str] = set()
         self._lock = threading.Lock()
+        self._net_names: dict[str, str] = {}
+        self._nets_ready: set[str] = set()
+        self._nets_synced = False  # the first tick always syncs (leftovers of an earlier run)
 
     def tick(self) -> None:
         listing = self.store.list(TASKS)
         known = {obj.id for obj in listing.objects}
+        self._sync_networks(listing.objects)
         for obj in listing.objects:
             task = Task.of(obj)
             if task.node_id == self.node_id:
@@ -94,14 +112,30 @@ class Agent:
                                             or task.desired == "remove"):
             self._background(task.id, lambda: self._shutdown(obj, task))
 
+    def _sync_networks(self, tasks: list[Object]) -> None:
+        networks = self.store.list(NETWORKS).objects
+        if not networks and not self._nets_ready and self._nets_synced:
+            return
+        self._nets_synced = True
+        self._net_names = {o.id: str(o.spec.get("Name", "")) for o in networks}
+        wanted = agentnet.wanted(self.node_id, networks, self.store.list(NODES).objects, tasks)
+        try:
+            self._nets_ready = set(self.executor.networks(wanted))
+        except errors.DockyardError as exc:  # tasks without networks carry on meanwhile
+            log.warning("swarm networks: %s", exc)
+            self._nets_ready = set()
+
     def _write_status(self, obj: Object, status: dict[str, object]) -> None:
         self.store.update(obj.with_spec({**obj.spec, "Status": status}))
 
     def _start(self, obj: Object, task: Task) -> None:
         service_name = str((obj.spec.get("ServiceAnnotations") or {}).get("Name", ""))
         endpoint = (obj.spec.get("Endpoint") or {}).get("Spec") or {}
+        nets = agentnet.task_networks(obj, self._net_names)
+        if any(n.network_id not in self._nets_ready for n in nets):
+            return  # its networks are not in place on this node yet
         run = Run(task, f"{task_name(service_name, task)}.{task.id}", service_name,
-                  self.node_id, tuple(endpoint.get("Ports") or ()))
+                  self.node_id, tuple(endpoint.get("Ports") or ()), nets)
         try:
             cid, pid = self.executor.start(run)
         except errors.DockyardError as exc:

@@ -2,7 +2,8 @@
 
 Every manager campaigns in one election; the leader runs ``tick`` a few times a second and
 after every change it is told of. A tick reads nodes, heartbeats, services and tasks once,
-asks the orchestrator for each service's writes and the scheduler for assignments, and
+asks the orchestrator for each service's writes, the network allocator (``netalloc``) for
+addresses and the scheduler for assignments of the tasks that have them, and
 applies each write on its own with its version check: a write that lost a race (Conflict)
 is simply decided again on the next tick from fresh state.
 """
@@ -15,9 +16,9 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 
 from dockyard import errors
-from dockyard.cluster import orchestrator, scheduler
-from dockyard.cluster.objects import (HEARTBEATS, LEADER_ELECTION, NODES, SERVICES, TASKS,
-                                      Node, Service, Task)
+from dockyard.cluster import netalloc, orchestrator, scheduler
+from dockyard.cluster.objects import (HEARTBEATS, LEADER_ELECTION, NETWORKS, NODES, SERVICES,
+                                      TASKS, Node, Service, Task)
 from dockyard.cluster.store import Delete, Object, Put, Store
 from dockyard.util.timefmt import now_rfc3339, parse_rfc3339
 
@@ -71,11 +72,21 @@ def tick(store: Store, now: float | None = None) -> int:
     for sid in sorted(set(services) | set(by_service)):
         done += apply(store, orchestrator.reconcile(services.get(sid), by_service.get(sid, []),
                                                     nodes, now, stamp))
-    tasks = [(obj, Task.of(obj)) for obj in store.list(TASKS).objects]
+    done += allocate(store)
+    tasks = [(obj, Task.of(obj)) for obj in store.list(TASKS).objects if netalloc.allocated(obj)]
     capacity = {n: _capacity(obj) for n, obj in
                 ((obj.id, obj) for obj in store.list(NODES).objects)}
-    done += apply(store, scheduler.schedule(tasks, nodes, capacity, stamp))
+    scheduled = apply(store, scheduler.schedule(tasks, nodes, capacity, stamp))
+    if scheduled:  # the nodes of newly assigned tasks get their addresses at once
+        done += scheduled + allocate(store)
     return done
+
+
+def allocate(store: Store) -> int:
+    """The network allocator's round (``netalloc``)."""
+    return apply(store, netalloc.allocate(store.list(NETWORKS).objects,
+                                          store.list(SERVICES).objects,
+                                          store.list(TASKS).objects, store.list(NODES).objects))
 
 
 def _capacity(obj: Object) -> tuple[int, int]:

@@ -19,6 +19,7 @@ from dockyard import errors
 from dockyard.cluster import etcdmembers
 from dockyard.cluster import membership as ms
 from dockyard.cluster.agent import Agent, Executor
+from dockyard.cluster.agentnet import DEFAULT_DATA_PORT
 from dockyard.types.swarm import (ALREADY_IN_SWARM, NOT_A_MANAGER, NOT_IN_SWARM, InitRequest,
                                   JoinRequest)
 from dockyard.cluster.etcdstore import EtcdStore
@@ -39,9 +40,11 @@ TICK = 0.5
 
 class SwarmNode(NodeViews):
     def __init__(self, directory: Path, executor: Executor,
-                 describe: Callable[[], dict[str, Any]]) -> None:
+                 describe: Callable[[], dict[str, Any]],
+                 data_port: int = DEFAULT_DATA_PORT) -> None:
         super().__init__()
         self.directory, self.executor, self.describe = directory, executor, describe
+        self.data_port = data_port  # this node's VXLAN port, advertised in its node object
         self.state_file = directory / "state.json"
         self.member: ms.Membership | None = None
         self._lock = threading.RLock()
@@ -65,6 +68,7 @@ class SwarmNode(NodeViews):
     def close(self) -> None:
         """Daemon shutdown: stop the loops and this manager's etcd member; stay a member."""
         self._halt()
+        self._release_networks(False)
         if self.member is not None and self.member.manager:
             etcd.stop(self.directory / "etcd")
 
@@ -195,6 +199,7 @@ class SwarmNode(NodeViews):
                     self.executor.remove(cid)
                 except errors.DockyardError:
                     pass
+            self._release_networks(True)
             if member.manager:
                 etcd.stop(self.directory / "etcd")
                 shutil.rmtree(self.directory / "etcd", ignore_errors=True)
@@ -212,11 +217,16 @@ class SwarmNode(NodeViews):
             log.warning("swarm leave: could not leave the etcd cluster: %s", exc)
 
     # -- internals ----------------------------------------------------------------------
+    def _release_networks(self, force: bool) -> None:
+        try:
+            self.executor.release_networks(force)
+        except errors.DockyardError as exc:
+            log.warning("swarm networks: %s", exc)
     def _register(self, store: Store, member: ms.Membership) -> None:
         description = self.describe()
         store.create(Object(NODES, member.node_id, {
             "Spec": {"Labels": {}, "Role": member.role, "Availability": "active"},
-            "Description": description, "Addr": member.addr,
+            "Description": description, "Addr": member.addr, "DataPort": self.data_port,
             "ManagerAddr": f"{member.addr}:{member.member_client.rpartition(':')[2]}"
             if member.manager else ""}))
 

@@ -6,6 +6,8 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from dockyard import errors
+from dockyard.cluster.netalloc import NODE_ATTACHMENTS
+from dockyard.cluster.netviews import NetworkViews
 from dockyard.cluster.objects import (CLUSTER, CLUSTER_ID, HEARTBEATS, NODES, SERVICES, TASKS,
                                       new_id)
 from dockyard.cluster.store import Object, Store
@@ -17,7 +19,7 @@ if TYPE_CHECKING:
 _KINDS = {NODES: "node", SERVICES: "service", TASKS: "task"}
 
 
-class NodeViews:
+class NodeViews(NetworkViews):
     member: Membership | None
 
     def __init__(self) -> None:
@@ -80,6 +82,8 @@ class NodeViews:
         spec = dict(obj.spec)
         addr = str(spec.pop("Addr", ""))
         manager_addr = str(spec.pop("ManagerAddr", ""))
+        spec.pop("DataPort", None)
+        spec.pop(NODE_ATTACHMENTS, None)
         spec["Status"] = {"State": "ready" if alive else "down", "Addr": addr}
         if (spec.get("Spec") or {}).get("Role") == "manager":
             spec["ManagerStatus"] = {"Leader": obj.id == leader,
@@ -129,8 +133,9 @@ class NodeViews:
                 raise errors.InvalidArgument(f"service {current.id} does not have a previous "
                                              "spec")
             spec = previous
-        body = {**current.spec, "Spec": dict(spec), "PreviousSpec": old,
-                "Endpoint": {"Spec": dict(spec.get("EndpointSpec") or {"Mode": "vip"})}}
+        endpoint = {**(current.spec.get("Endpoint") or {}),  # the allocator's VirtualIPs stay
+                    "Spec": dict(spec.get("EndpointSpec") or {"Mode": "vip"})}
+        body = {**current.spec, "Spec": dict(spec), "PreviousSpec": old, "Endpoint": endpoint}
         try:
             return store.update(current.with_spec(body))
         except errors.Conflict as exc:

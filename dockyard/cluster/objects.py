@@ -21,7 +21,7 @@ from typing import Any
 
 from dockyard.cluster.store import Object
 
-from dockyard.types.swarm import CLUSTER, NODES, SERVICES, TASKS  # noqa: F401 - re-exported
+from dockyard.types.swarm import CLUSTER, NETWORKS, NODES, SERVICES, TASKS  # noqa: F401
 
 HEARTBEATS = "heartbeats"  # one key per live node, on the node's lease
 CLUSTER_ID = "default"

@@ -28,6 +28,7 @@ class DaemonConfig:
     offline: bool = False  # --bip / --fixed-cidr style: the default bridge's subnet
     chain_prefix: str = "DOCKYARD"
     ip_forward: bool = True
+    swarm_data_port: int = 4789  # this node's VXLAN (UDP) port for overlay networks
 
 
 def parser() -> argparse.ArgumentParser:
@@ -59,6 +60,8 @@ def parser() -> argparse.ArgumentParser:
                    help="prefix of our iptables chains (must start with DOCKYARD)")
     p.add_argument("--ip-forward", default="true",
                    help="enable net.ipv4.ip_forward (true|false)")
+    p.add_argument("--swarm-data-port", type=int, default=4789, metavar="PORT",
+                   help="UDP port of this node's overlay (VXLAN) traffic (default 4789)")
     return p
 
 
@@ -80,7 +83,8 @@ def from_args(argv: list[str]) -> DaemonConfig:
         tls_ca=Path(args.tlscacert) if args.tlscacert else None, bridge=args.bridge,
         chain_prefix=args.iptables_chain, ip_forward=args.ip_forward.lower() != "false",
         bridge_subnet=_network_of(args.bip) if args.bip else None,
-        insecure_registries=tuple(args.insecure_registry), offline=args.offline)
+        insecure_registries=tuple(args.insecure_registry), offline=args.offline,
+        swarm_data_port=args.swarm_data_port)
 
 
 def _network_of(cidr: str) -> str:

@@ -5,10 +5,13 @@ containers (``com.docker.swarm.service.id``, ``.task.id``, …), so ``docker ps`
 Docker does and the agent finds its containers again after a daemon restart. The container
 spec maps onto a create body the way swarmkit's container adapter maps it: ``Command``
 replaces the image's entrypoint, ``Args`` its command; resource limits become HostConfig.
+A task on overlay networks joins them with the addresses the manager allocated (the first is
+its ``NetworkMode``); the networks themselves are ``network.overlay``'s, driven by the agent
+through :meth:`EngineExecutor.networks`.
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import os
@@ -16,8 +19,10 @@ import socket
 
 from dockyard import errors
 from dockyard.cluster.agent import ContainerState, Run
+from dockyard.cluster.agentnet import DEFAULT_DATA_PORT, NetState
 from dockyard.engine import system
 from dockyard.engine.engine import Engine
+from dockyard.network.overlay import OverlayNet, Overlays
 
 SERVICE_ID = "com.docker.swarm.service.id"
 SERVICE_NAME = "com.docker.swarm.service.name"
@@ -48,6 +53,11 @@ def create_body(run: Run) -> dict[str, Any]:
     if spec.get("StopGracePeriod") is not None:
         body["StopTimeout"] = int(spec["StopGracePeriod"]) // 1_000_000_000
     body["HostConfig"] = _host_config(run.task.spec, spec)
+    if run.networks:
+        body["HostConfig"]["NetworkMode"] = run.networks[0].name
+        body["NetworkingConfig"] = {"EndpointsConfig": {
+            n.name: {"IPAMConfig": {"IPv4Address": n.address}, "Aliases": list(n.aliases)}
+            for n in run.networks}}
     for port in run.ports:  # host mode: the node running the task publishes the port
         key = f"{int(port.get('TargetPort') or 0)}/{port.get('Protocol') or 'tcp'}"
         body.setdefault("ExposedPorts", {})[key] = {}
@@ -86,9 +96,27 @@ def _host_config(task_spec: Mapping[str, Any], spec: Mapping[str, Any]) -> dict[
     return hc
 
 
+def overlay_net(state: NetState) -> OverlayNet:
+    return OverlayNet(state.id, state.name, state.subnet, state.vni, state.address,
+                      tuple((p.addr, p.port) for p in state.peers),
+                      tuple((ip, p.addr, p.port) for ip, p in state.remote), state.names,
+                      state.attachable)
+
+
 class EngineExecutor:
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, data_port: int = DEFAULT_DATA_PORT) -> None:
         self.engine = engine
+        manager = engine.networks.manager
+        self.overlays = Overlays(manager, lambda: engine.networks.dns,
+                                 engine.paths.exec_root / "overlay",
+                                 str(engine.paths.exec_root), data_port)
+        manager.overlay = self.overlays
+
+    def networks(self, wanted: Sequence[NetState]) -> set[str]:
+        return self.overlays.sync([overlay_net(n) for n in wanted])
+
+    def release_networks(self, force: bool) -> None:
+        self.overlays.close(force)
 
     def start(self, run: Run) -> tuple[str, int]:
         rec = self.engine.containers.create(create_body(run), run.name)

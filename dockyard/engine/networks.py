@@ -90,8 +90,8 @@ class Networks:
                 net = self.manager.get(ep.network_id)
             except NotFound:
                 continue
-            if not net.predefined:  # the DNS registry lives in memory: fill it again
-                self._serve_dns(net)
+            if not net.predefined and net.driver == "bridge":  # the DNS registry lives in
+                self._serve_dns(net)  # memory: fill it again (overlays: the swarm agent)
                 self._register(net, rec, ep)
 
     def release_stale(self) -> None:
@@ -347,7 +347,8 @@ class Networks:
         wanted = {name for rec in self.containers.all() for name, _ in self.wanted(rec)}
         removed = []
         for net in self.manager.list():
-            if net.predefined or net.id in used or net.name in wanted:
+            if net.predefined or net.id in used or net.name in wanted or \
+                    net.driver == "overlay":  # the swarm's, recorded where tasks use it
                 continue
             if selected is not None and not selected(net):
                 continue

@@ -52,6 +52,12 @@ class LinkOps(Protocol):
     def close(self) -> None: ...
 
 
+class OverlayPort(Protocol):
+    """Plugs an endpoint of an overlay network in (``network.overlay.Overlays``)."""
+
+    def attach_veth(self, net_id: str, spec: VethSpec) -> str: ...
+
+
 @dataclass(frozen=True)
 class BridgeConfig:
     default_bridge: str = "dockyard0"  # device of the predefined ``bridge`` network
@@ -73,6 +79,7 @@ class NetworkManager:
         self.links = links
         self.firewall = firewall
         self._lock = threading.RLock()  # create/remove/restore: subnet choice and devices
+        self.overlay: OverlayPort | None = None  # swarm nodes: endpoints on overlay networks
 
     @classmethod
     def system(cls, db: Database, config: BridgeConfig) -> NetworkManager:
@@ -126,6 +133,11 @@ class NetworkManager:
             self._uninstall(net)
             self.store.delete(net.id)
 
+    def taken_subnets(self) -> builtins.list[str]:
+        """Subnets of this host's networks and routes (a swarm network must avoid them)."""
+        with self._lock:
+            return [str(n) for n in self._taken()]
+
     def ensure_defaults(self) -> None:
         """Create the predefined ``bridge``, ``host`` and ``none`` networks if missing."""
         with self._lock:
@@ -172,7 +184,7 @@ class NetworkManager:
         if net.driver == "host":
             raise Forbidden("container cannot be disconnected from host network or "
                             "connected to host network")
-        if net.driver != "bridge":
+        if net.driver != "bridge" and (net.driver != "overlay" or self.overlay is None):
             raise Forbidden(f"container cannot be connected to network {net.name} "
                             f"(driver {net.driver}): it has no endpoints")
         if ip and net.predefined:
@@ -307,6 +319,8 @@ class NetworkManager:
             raise
 
     def _uninstall(self, net: Network) -> None:
+        if net.driver != "bridge":  # an overlay's devices are the overlay driver's
+            return
         self.firewall.remove_bridge(self._rules(net))
         self.links.delete_link(net.bridge)
 
@@ -347,9 +361,12 @@ class NetworkManager:
         used = {e.ifname for e in self.store.endpoints(container_id=container_id)
                 if e.netns_path == str(netns_path) and e.network_id != net.id}
         ifname = next(f"eth{n}" for n in itertools.count() if f"eth{n}" not in used)
-        ifname = self.links.attach_veth(VethSpec(veth, net.bridge, netns_path, mac, str(address),
-                                                 net.prefixlen, gateway, self._mtu(net),
-                                                 ifname=ifname))
+        spec = VethSpec(veth, net.bridge, netns_path, mac, str(address), net.prefixlen, gateway,
+                        self._mtu(net), ifname=ifname)
+        if net.driver == "overlay" and self.overlay is not None:
+            ifname = self.overlay.attach_veth(net.id, spec)
+        else:
+            ifname = self.links.attach_veth(spec)
         return Endpoint(net.id, container_id, new_id(), str(address), net.prefixlen,
                         net.gateway, mac, veth, ifname, str(netns_path), aliases)
 

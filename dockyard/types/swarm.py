@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 CLUSTER, NODES, SERVICES, TASKS = "cluster", "nodes", "services", "tasks"
+NETWORKS = "networks"  # swarm-scoped (overlay) networks
 
 
 class Stored(Protocol):
@@ -62,6 +63,20 @@ class JoinRequest:
     advertise_addr: str = ""
 
 
+@dataclass(frozen=True)
+class NetworkRequest:
+    """``POST /networks/create`` for the overlay driver. ``taken``: subnets this node's
+    local networks (and routes) use, which the cluster's address pool must avoid."""
+    name: str
+    subnet: str = ""
+    gateway: str = ""
+    attachable: bool = False
+    internal: bool = False
+    labels: Mapping[str, str] | None = None
+    options: Mapping[str, str] | None = None
+    taken: Sequence[str] = ()
+
+
 class SwarmBackend(Protocol):
     def state(self) -> str:
         """LocalNodeState: "inactive", "pending", "active", "error" or "locked"."""
@@ -102,3 +117,19 @@ class SwarmBackend(Protocol):
     def update_node(self, ref: str, version: int, spec: Mapping[str, Any]) -> Stored: ...
 
     def remove_node(self, ref: str, force: bool) -> None: ...
+
+    def networks(self) -> Sequence[Stored]:
+        """The swarm's networks, on any active node (workers too); [] when inactive."""
+
+    def network(self, ref: str) -> Stored:
+        """A swarm network by id, name, then unique id prefix; NotFound otherwise."""
+
+    def create_network(self, request: NetworkRequest) -> Stored:
+        """A swarm-scoped network (managers only: Forbidden on a worker, as Docker)."""
+
+    def remove_network(self, ref: str) -> None:
+        """Refused while a service or a live task uses it (Docker's FailedPrecondition)."""
+
+    def resolve_networks(self, spec: Mapping[str, Any]) -> dict[str, Any]:
+        """The service spec with every network Target (TaskTemplate.Networks and the legacy
+        Spec.Networks) replaced by the swarm network's id; NotFound for unknown ones."""

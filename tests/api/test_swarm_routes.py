@@ -66,6 +66,32 @@ class FakeSwarm:
     def state(self) -> str:
         return "inactive" if self.role == "inactive" else "active"
 
+    # networks: the real NetworkViews over this store
+    def _views(self) -> Any:
+        from dockyard.cluster.membership import Membership
+        from dockyard.cluster.netviews import NetworkViews
+        views = NetworkViews()
+        views.member = None if self.role == "inactive" else Membership(
+            "node0", self.role, "127.0.0.1", [])
+        views._store = self.store
+        views._manager_store = lambda: (self._gate(), self.store)[1]  # type: ignore[method-assign]
+        return views
+
+    def networks(self) -> Any:
+        return self._views().networks()
+
+    def network(self, ref: str) -> Any:
+        return self._views().network(ref)
+
+    def create_network(self, request: Any) -> Any:
+        return self._views().create_network(request)
+
+    def remove_network(self, ref: str) -> None:
+        self._views().remove_network(ref)
+
+    def resolve_networks(self, spec: Any) -> Any:
+        return self._views().resolve_networks(spec)
+
     def ping(self) -> str:
         return self.state() if self.role == "inactive" else f"active/{self.role}"
 

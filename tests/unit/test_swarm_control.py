@@ -31,6 +31,7 @@ class FakeExecutor:
         if image == self.fail_image:
             raise errors.NotFound(f"No such image: {image}")
         cid = f"{self.node}-c{next(self.ids)}"
+        self.runs.append(run)
         self.running[cid] = ContainerState(True, 0)
         self.by_task[run.task.id] = cid
         return cid, 100
@@ -52,6 +53,16 @@ class FakeExecutor:
 
     def exit(self, container_id: str, code: int) -> None:
         self.running[container_id] = ContainerState(False, code)
+
+    nets: list = field(default_factory=list)  # the overlay networks last asked for
+    runs: list = field(default_factory=list)
+
+    def networks(self, wanted) -> set[str]:  # type: ignore[no-untyped-def]
+        self.nets = list(wanted)
+        return {n.id for n in wanted}
+
+    def release_networks(self, force: bool) -> None:
+        self.nets = []
 
 
 class Cluster:

@@ -19,8 +19,10 @@ def register_all(router: Router, daemon: "Daemon") -> None:
     files.register(router, daemon.engine)
     build.register(router, daemon.engine)
     volumes.register(router, daemon.engine)
-    networks.register(router, daemon.engine)
+    networks.register(router, daemon.engine, daemon.swarm)
     from dockyard.api.routes import distribution, resources, swarmroutes
     distribution.register(router, daemon.engine)
     resources.register(router, daemon.engine)
-    swarmroutes.register(router, daemon.swarm)
+    swarmroutes.register(router, daemon.swarm, daemon.engine.networks.manager.get)
+    from dockyard.api.routes import swarmsecrets
+    swarmsecrets.register(router, daemon.swarm)

@@ -7,7 +7,8 @@ JSON and its ``version``.
 """
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from dockyard.api import swarmfilters as sf
 from dockyard.api import swarmspecs as specs
@@ -15,7 +16,7 @@ from dockyard.api.filters import parse_filters
 from dockyard.api.http import Request
 from dockyard.api.router import Router
 from dockyard.api_version import API_VERSION, older_than
-from dockyard.errors import Conflict, NotImplementedYet
+from dockyard.errors import Conflict, Forbidden, NotFound, NotImplementedYet
 from dockyard.types.swarm import NODES, SERVICES, TASKS, SwarmBackend, view
 from dockyard.util import ids
 
@@ -24,7 +25,29 @@ def _ok(req: Request) -> None:
     req.send(200, b"", "text/plain")
 
 
-def register(router: Router, swarm: SwarmBackend) -> None:
+LOCAL_NETWORK = ("The network {} cannot be used with services. Only networks scoped to the "
+                 "swarm can be used, such as those created with the overlay driver.")
+
+
+def register(router: Router, swarm: SwarmBackend,
+             local_network: Callable[[str], Any] | None = None) -> None:
+    def networks_of(spec: Mapping[str, Any]) -> dict[str, Any]:
+        """Network targets as swarm network ids; a local network is refused as moby does."""
+        try:
+            return swarm.resolve_networks(spec)
+        except NotFound:
+            targets = [n.get("Target") for n in [
+                *((spec.get("TaskTemplate") or {}).get("Networks") or []),
+                *(spec.get("Networks") or [])] if isinstance(n, dict)]
+            for target in targets:
+                try:
+                    net = local_network(str(target)) if local_network else None
+                except NotFound:
+                    continue
+                if net is not None and getattr(net, "driver", "") != "overlay":
+                    raise Forbidden(LOCAL_NETWORK.format(net.name)) from None
+            raise
+
     def inspect_of(kind: str) -> Callable[[Request, str], None]:
         def inspect(req: Request, id: str) -> None:
             if kind == SERVICES:
@@ -103,7 +126,8 @@ def register(router: Router, swarm: SwarmBackend) -> None:
         body = req.json()
         taken = {str((s.spec.get("Spec") or {}).get("Name") or "")
                  for s in swarm.objects(SERVICES)}
-        created = swarm.create_service(specs.service_spec(body, lambda: ids.generate_name(taken)))
+        spec = specs.service_spec(body, lambda: ids.generate_name(taken))
+        created = swarm.create_service(networks_of(spec))
         req.send_json({"ID": created.id, "Warnings": None}, 201)
 
     def service_update(req: Request, id: str) -> None:
@@ -111,7 +135,7 @@ def register(router: Router, swarm: SwarmBackend) -> None:
         version = specs.version(req.arg("version"), "service")
         rollback = specs.rollback(req.arg("rollback"))
         current = swarm.lookup(SERVICES, id)
-        spec = specs.service_spec(body, lambda: ids.generate_name(set()))
+        spec = networks_of(specs.service_spec(body, lambda: ids.generate_name(set())))
         specs.check_change(current.spec.get("Spec") or {}, spec)
         swarm.update_service(current.id, version, spec, rollback=rollback)
         req.send_json({"Warnings": None})
