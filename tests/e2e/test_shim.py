@@ -578,7 +578,11 @@ def test_unstarted_shim_ends_when_its_clients_leave(h: Harness) -> None:
     cfg = h.config(["true"], "c")
     launched = launch(h.shim, cfg)
     h.shims.append(launched.shim_pid)
+    attach(cfg).close()  # attach and resize clients come and go: the shim still waits
+    time.sleep(0.2)
+    assert shim_alive(launched.shim_pid)
     waiter = attach(cfg, WAIT)
+    attach(cfg).close()
     time.sleep(0.2)
     assert shim_alive(launched.shim_pid)  # held: it waits for the start
     waiter.close()

@@ -107,7 +107,9 @@ struct client {
 };
 static struct client clients[MAX_CLIENTS];
 static int nclients;
-static int had_clients;  /* someone connected: once all leave before a start, nobody will start */
+static int had_clients;  /* someone connected: if all stay away before a start, none will */
+static long long idle_since;  /* not started, every client gone: since when (ms) */
+#define ABANDON_MS 2000  /* resize clients come and go: only a lasting absence counts */
 
 static unsigned char obuf[5 + CHUNK];   /* an output frame: header + data */
 static char logbuf[6 * CHUNK + 128];    /* one json-file line */
@@ -822,14 +824,20 @@ static void loop(void) {
     int kind[5 + MAX_CLIENTS], ref[5 + MAX_CLIENTS];
     for (;;) {
         compact_clients();
-        if (!started && had_clients && nclients == 0) {  /* its launcher died before starting */
-            unlink(p_attach);
-            unlink(p_console);
-            _exit(0);
+        if (!started && had_clients && nclients == 0) {  /* its launcher died before starting? */
+            if (!idle_since) idle_since = now_ms();
+            if (now_ms() - idle_since >= ABANDON_MS) {
+                unlink(p_attach);
+                unlink(p_console);
+                _exit(0);
+            }
+        } else {
+            idle_since = 0;
         }
         int open_streams = (streams[0].fd >= 0) + (streams[1].fd >= 0), n = 0, timeout = -1;
         if (exited && (open_streams == 0 || now_ms() >= drain_deadline)) finish();
         if (exited) timeout = (int)(drain_deadline - now_ms());
+        if (idle_since) timeout = (int)(idle_since + ABANDON_MS - now_ms()) + 1;
 #define ADD(f, ev, k, r) (pfd[n] = (struct pollfd){(f), (ev), 0}, kind[n] = (k), ref[n++] = (r))
         ADD(sig_fd, POLLIN, K_SIG, 0);
         ADD(attach_listen, POLLIN, K_LISTEN, 0);
