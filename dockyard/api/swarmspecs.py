@@ -237,10 +237,6 @@ def _ports(endpoint: Mapping[str, Any]) -> None:
         if published[0] and published in seen:
             raise InvalidArgument(INVALID + "EndpointSpec: duplicate published ports provided")
         seen.add(published)
-        if ingress:
-            raise NotImplementedYet("the routing mesh (ingress publish mode) is not supported "
-                                    "yet: publish with mode=host, e.g. "
-                                    "--publish published=8080,target=80,mode=host")
         if not port.get("TargetPort"):
             raise InvalidArgument(INVALID + "EndpointSpec: target port must be provided")
 

@@ -7,8 +7,9 @@ should shut down (in a worker thread: a stop may wait out the grace period) and,
 ``remove``, removes the container and deletes the task. Containers whose task no longer
 exists (trimmed history, a removed service) are removed too. The containers themselves are
 behind :class:`Executor`, which the daemon implements with its engine. Before the tasks,
-each tick hands the executor the overlay networks this node needs (``agentnet``): a task on
-a network waits until its network is in place on this node.
+each tick hands the executor the overlay networks this node needs (``agentnet``, with the
+routing mesh's ports on the ``ingress`` one): a task on a network waits until its network is
+in place on this node.
 """
 from __future__ import annotations
 
@@ -22,8 +23,8 @@ from typing import Any, Protocol
 from dockyard import errors
 from dockyard.cluster import agentnet
 from dockyard.cluster.agentnet import NetState, TaskNet
-from dockyard.cluster.objects import (NETWORKS, NODES, TASKS, Task, task_name, task_status,
-                                      terminal)
+from dockyard.cluster.objects import (NETWORKS, NODES, SERVICES, TASKS, Task, task_name,
+                                      task_status, terminal)
 from dockyard.cluster.store import Object, Store
 
 log = logging.getLogger("dockyard.cluster")
@@ -84,6 +85,7 @@ class Agent:
         self._busy: set[str] = set()
         self._lock = threading.Lock()
         self._net_names: dict[str, str] = {}
+        self._ingress = ""  # the ingress network's id
         self._nets_ready: set[str] = set()
         self._nets_synced = False  # the first tick always syncs (leftovers of an earlier run)
 
@@ -118,7 +120,9 @@ class Agent:
             return
         self._nets_synced = True
         self._net_names = {o.id: str(o.spec.get("Name", "")) for o in networks}
-        wanted = agentnet.wanted(self.node_id, networks, self.store.list(NODES).objects, tasks)
+        self._ingress = next((o.id for o in networks if o.spec.get("Ingress")), "")
+        wanted = agentnet.wanted(self.node_id, networks, self.store.list(NODES).objects, tasks,
+                                 self.store.list(SERVICES).objects)
         try:
             self._nets_ready = set(self.executor.networks(wanted))
         except errors.DockyardError as exc:  # tasks without networks carry on meanwhile
@@ -131,7 +135,7 @@ class Agent:
     def _start(self, obj: Object, task: Task) -> None:
         service_name = str((obj.spec.get("ServiceAnnotations") or {}).get("Name", ""))
         endpoint = (obj.spec.get("Endpoint") or {}).get("Spec") or {}
-        nets = agentnet.task_networks(obj, self._net_names)
+        nets = agentnet.task_networks(obj, self._net_names, self._ingress)
         if any(n.network_id not in self._nets_ready for n in nets):
             return  # its networks are not in place on this node yet
         run = Run(task, f"{task_name(service_name, task)}.{task.id}", service_name,

@@ -28,6 +28,15 @@ class Peer:
 
 
 @dataclass(frozen=True)
+class MeshPort:
+    """A port published through the routing mesh and where it leads."""
+    protocol: str  # tcp | udp
+    port: int  # published
+    target: int  # the tasks' port
+    backends: tuple[str, ...] = ()  # ingress addresses of the running tasks
+
+
+@dataclass(frozen=True)
 class NetState:
     id: str
     name: str
@@ -39,6 +48,8 @@ class NetState:
     remote: tuple[tuple[str, Peer], ...] = ()  # (task address, its node)
     names: tuple[tuple[str, str], ...] = ()  # (DNS name, address)
     attachable: bool = False
+    ingress: bool = False
+    mesh: tuple[MeshPort, ...] = ()  # ingress only
 
 
 @dataclass(frozen=True)
@@ -48,17 +59,21 @@ class TaskNet:
     name: str
     address: str
     aliases: tuple[str, ...] = ()
+    ingress: bool = False
 
 
-def task_networks(task: Object, nets: dict[str, str]) -> tuple[TaskNet, ...]:
-    """The task's attachments, with network names from ``nets`` (id -> name)."""
+def task_networks(task: Object, nets: dict[str, str], ingress: str = ""
+                  ) -> tuple[TaskNet, ...]:
+    """The task's attachments, with network names from ``nets`` (id -> name); ``ingress``
+    is the ingress network's id."""
     out = []
     for att in task.spec.get("NetworksAttachments") or ():
         net_id = str((att.get("Network") or {}).get("ID", ""))
         addrs = att.get("Addresses") or []
         if net_id and addrs:
             out.append(TaskNet(net_id, nets.get(net_id, net_id), str(addrs[0]).split("/")[0],
-                               tuple(att.get("Aliases") or ())))
+                               tuple(att.get("Aliases") or ()), bool(ingress)
+                               and net_id == ingress))
     return tuple(out)
 
 
@@ -70,7 +85,7 @@ def _peer(node: Object) -> Peer | None:
 
 
 def wanted(node_id: str, networks: Sequence[Object], nodes: Sequence[Object],
-           tasks: Sequence[Object]) -> list[NetState]:
+           tasks: Sequence[Object], services: Sequence[Object] = ()) -> list[NetState]:
     me = next((n for n in nodes if n.id == node_id), None)
     if me is None:
         return []
@@ -87,18 +102,40 @@ def wanted(node_id: str, networks: Sequence[Object], nodes: Sequence[Object],
     for net_obj in networks:
         net = netalloc.Net.of(net_obj)
         users = by_net.get(net.id, [])
-        if not any(t.node_id == node_id for _, t, _ in users) or net.id not in mine:
+        if net.id not in mine or not (net.ingress or any(t.node_id == node_id
+                                                         for _, t, _ in users)):
             continue
-        remote_nodes = sorted({t.node_id for _, t, _ in users if t.node_id != node_id})
+        if net.ingress:  # every node that carries it
+            remote_nodes = sorted(n.id for n in nodes if n.id != node_id
+                                  and net.id in (n.spec.get(netalloc.NODE_ATTACHMENTS) or {}))
+        else:
+            remote_nodes = sorted({t.node_id for _, t, _ in users if t.node_id != node_id})
         flood = tuple(p for p in (peers.get(n) for n in remote_nodes) if p is not None)
         remote = tuple(sorted((address, p) for _, t, address in users
                               if t.node_id != node_id
                               for p in [peers.get(t.node_id)] if p is not None))
+        names = () if net.ingress else tuple(sorted(set(_names(users, net.id))))
+        mesh = _mesh(services, users) if net.ingress else ()
         out.append(NetState(net.id, net.name, str(net.subnet), str(net.gateway), net.vni,
-                            str(mine[net.id]), flood, remote,
-                            tuple(sorted(set(_names(users, net.id)))),
-                            bool(net_obj.spec.get("Attachable"))))
+                            str(mine[net.id]), flood, remote, names,
+                            bool(net_obj.spec.get("Attachable")), net.ingress, mesh))
     return out
+
+
+def _mesh(services: Sequence[Object], users: Sequence[tuple[Object, Task, str]]
+          ) -> tuple[MeshPort, ...]:
+    """The routing mesh's ports: per service publishing through it, its running tasks."""
+    out = []
+    for service in services:
+        backends = tuple(sorted(address for _, t, address in users
+                                if t.service_id == service.id and t.state == "running"
+                                and t.desired == "running"))
+        for port in netalloc.ingress_ports(service.spec.get("Endpoint")):
+            published = int(port.get("PublishedPort") or 0)
+            if published:
+                out.append(MeshPort(str(port.get("Protocol") or "tcp"), published,
+                                    int(port.get("TargetPort") or 0), backends))
+    return tuple(sorted(out, key=lambda m: (m.protocol, m.port)))
 
 
 def _names(users: Sequence[tuple[Object, Task, str]], net_id: str) -> list[tuple[str, str]]:

@@ -7,6 +7,7 @@ VNI (``netalloc``) inside a transaction that fails if another network was create
 """
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from ipaddress import IPv4Network
 from typing import TYPE_CHECKING, Any
@@ -16,6 +17,11 @@ from dockyard.cluster import netalloc
 from dockyard.cluster.objects import NETWORKS, SERVICES, TASKS, new_id, terminal
 from dockyard.cluster.store import Object, Put, Store
 from dockyard.types.swarm import NOT_IN_SWARM, NetworkRequest
+
+
+def quote(text: str) -> str:
+    """Go's ``%q`` for a network name."""
+    return json.dumps(text, ensure_ascii=False)
 
 if TYPE_CHECKING:
     from dockyard.cluster.membership import Membership
@@ -92,6 +98,12 @@ class NetworkViews:
         store = self._manager_store()
         net = self.network(ref)
         services = store.list(SERVICES).objects
+        if net.spec.get("Ingress"):
+            for s in services:
+                if netalloc.meshed(s):
+                    raise errors.InvalidArgument(
+                        "rpc error: code = FailedPrecondition desc = ingress network cannot "
+                        f"be removed because service {s.id} depends on it")
         for s in services:
             if any(t == net.id for t, _ in netalloc.service_networks(s.spec.get("Spec") or {})):
                 raise errors.InvalidArgument(f"rpc error: code = FailedPrecondition desc = "
@@ -107,13 +119,45 @@ class NetworkViews:
                                              f"network {net.id} is in use by task {t.id}")
         store.delete(NETWORKS, net.id, net.version)
 
+    def _attachable(self, ref: str) -> str:
+        net = self.network(ref)
+        if net.spec.get("Ingress"):
+            raise errors.InvalidArgument(
+                "rpc error: code = InvalidArgument desc = Service cannot be explicitly "
+                f"attached to the ingress network {quote(str(net.spec.get('Name', '')))}")
+        return net.id
+
+    def check_ports(self, spec: Mapping[str, Any], service_id: str = "") -> None:
+        """A port published through the mesh by another service is refused, as swarmkit
+        does."""
+        store = self._manager_store()
+        mine = {(str(p.get("Protocol") or "tcp"), int(p.get("PublishedPort") or 0))
+                for p in netalloc.ingress_ports(spec.get("EndpointSpec"))}
+        for s in store.list(SERVICES).objects:
+            if s.id == service_id:
+                continue
+            theirs = [*netalloc.ingress_ports((s.spec.get("Spec") or {}).get("EndpointSpec")),
+                      *netalloc.ingress_ports(s.spec.get("Endpoint"))]
+            for p in theirs:
+                key = (str(p.get("Protocol") or "tcp"), int(p.get("PublishedPort") or 0))
+                if key[1] and key in mine:
+                    name = str((s.spec.get("Spec") or {}).get("Name", ""))
+                    raise errors.InvalidArgument(
+                        f"rpc error: code = InvalidArgument desc = port '{key[1]}' is already "
+                        f"in use by service '{name}' ({s.id}) as an ingress port")
+
+    @staticmethod
+    def ingress_network() -> Object:
+        """The routing mesh's network, made with the swarm (``swarm init``)."""
+        return Object(NETWORKS, new_id(), netalloc.ingress_spec())
+
     def resolve_networks(self, spec: Mapping[str, Any]) -> dict[str, Any]:
         out = dict(spec)
         template = dict(out.get("TaskTemplate") or {})
         for holder, key in ((template, "Networks"), (out, "Networks")):
             given = holder.get(key)
             if given:
-                holder[key] = [{**n, "Target": self.network(str(n.get("Target") or "")).id}
+                holder[key] = [{**n, "Target": self._attachable(str(n.get("Target") or ""))}
                                for n in given]
         if out.get("Networks") and not template.get("Networks"):
             # the deprecated ServiceSpec.Networks moves where tasks read it, as moby does

@@ -103,6 +103,7 @@ class SwarmNode(NodeViews):
                     "Spec": _cluster_spec(request.spec),
                     "JoinTokens": ms.new_tokens(), "CreatedAt": now,
                     "RootRotationInProgress": False}))
+                store.create(self.ingress_network())
                 self._register(store, member)
                 store.close()
                 self._connect(member, start_member=False)

@@ -115,6 +115,7 @@ class NodeViews(NetworkViews):
                for s in store.list(SERVICES).objects):
             raise errors.Conflict(f"rpc error: code = AlreadyExists desc = name conflicts "
                                   f"with an existing object: service {name} already exists")
+        self.check_ports(spec)
         endpoint = {"Spec": dict(spec.get("EndpointSpec") or {"Mode": "vip"})}
         return store.create(Object(SERVICES, new_id(), {"Spec": dict(spec),
                                                         "Endpoint": endpoint}))
@@ -133,6 +134,7 @@ class NodeViews(NetworkViews):
                 raise errors.InvalidArgument(f"service {current.id} does not have a previous "
                                              "spec")
             spec = previous
+        self.check_ports(spec, current.id)
         endpoint = {**(current.spec.get("Endpoint") or {}),  # the allocator's VirtualIPs stay
                     "Spec": dict(spec.get("EndpointSpec") or {"Mode": "vip"})}
         body = {**current.spec, "Spec": dict(spec), "PreviousSpec": old, "Endpoint": endpoint}

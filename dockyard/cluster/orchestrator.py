@@ -69,8 +69,18 @@ def _should_refill(service: Service, history: Sequence[Observed], now: float) ->
     return now >= last.changed_at + delay
 
 
-def _outdated(service: Service, task: Task) -> bool:
-    return dict(task.spec) != dict(service.template)
+def _outdated(service: Service, o: Observed) -> bool:
+    """Its template or its endpoint (published ports) is not the service's: replaced, as
+    swarmkit's dirty check does."""
+    endpoint = (o.obj.spec.get("Endpoint") or {}).get("Spec")
+    return dict(o.task.spec) != dict(service.template) or \
+        _endpoint(endpoint) != _endpoint(service.spec.get("EndpointSpec"))
+
+
+def _endpoint(spec: Mapping[str, Any] | None) -> dict[str, Any]:
+    """An EndpointSpec without its empty fields, the default mode filled in."""
+    out = {k: v for k, v in (spec or {}).items() if v not in (None, [], {}, "")}
+    return {"Mode": "vip", **out}
 
 
 def _trim(history: Sequence[Observed]) -> Writes:
@@ -122,7 +132,7 @@ def _reconcile_replicated(service: Service, tasks: Sequence[Observed], now: floa
     by_slot = _slots(tasks)
     parallelism = int((service.spec.get("UpdateConfig") or {}).get("Parallelism", 1) or 0)
     updating = sum(1 for slot, history in by_slot.items() if slot <= service.replicas
-                   and any(h.task.live and not _outdated(service, h.task)
+                   and any(h.task.live and not _outdated(service, h)
                            and h.task.state != "running" for h in history))
     for slot in range(1, service.replicas + 1):
         history = by_slot.get(slot, [])
@@ -131,7 +141,7 @@ def _reconcile_replicated(service: Service, tasks: Sequence[Observed], now: floa
             writes.append(_desire(extra, "shutdown"))
         if live:
             current = live[-1]
-            if _outdated(service, current.task) and (parallelism == 0 or updating < parallelism):
+            if _outdated(service, current) and (parallelism == 0 or updating < parallelism):
                 updating += 1
                 writes.append(_desire(current, "shutdown"))
                 writes.append(Put(new_task(service, slot, "", stamp)))
@@ -160,7 +170,7 @@ def _reconcile_global(service: Service, tasks: Sequence[Observed], nodes: Mappin
     for node_id in sorted(wanted):
         history = by_node.get(node_id, [])
         live = [h for h in history if h.task.live]
-        if live and _outdated(service, live[-1].task):
+        if live and _outdated(service, live[-1]):
             writes.append(_desire(live[-1], "shutdown"))
             writes.append(Put(new_task(service, 0, node_id, stamp)))
         elif not live and _should_refill(service, history, now):

@@ -29,6 +29,7 @@ class DaemonConfig:
     chain_prefix: str = "DOCKYARD"
     ip_forward: bool = True
     swarm_data_port: int = 4789  # this node's VXLAN (UDP) port for overlay networks
+    swarm_publish_addr: str = "0.0.0.0"  # where the routing mesh's published ports listen
 
 
 def parser() -> argparse.ArgumentParser:
@@ -62,11 +63,20 @@ def parser() -> argparse.ArgumentParser:
                    help="enable net.ipv4.ip_forward (true|false)")
     p.add_argument("--swarm-data-port", type=int, default=4789, metavar="PORT",
                    help="UDP port of this node's overlay (VXLAN) traffic (default 4789)")
+    p.add_argument("--swarm-publish-addr", default="0.0.0.0", metavar="IP",
+                   help="address the routing mesh's published ports listen on (default "
+                        "0.0.0.0: every address)")
     return p
 
 
 def from_args(argv: list[str]) -> DaemonConfig:
     args = parser().parse_args(argv)
+    try:
+        import ipaddress
+        ipaddress.ip_address(args.swarm_publish_addr)
+    except ValueError:
+        parser().error(f"invalid --swarm-publish-addr {args.swarm_publish_addr!r}: want an IP "
+                       "address")
     runtimes = {}
     for item in args.add_runtime:
         name, sep, path = item.partition("=")
@@ -84,7 +94,7 @@ def from_args(argv: list[str]) -> DaemonConfig:
         chain_prefix=args.iptables_chain, ip_forward=args.ip_forward.lower() != "false",
         bridge_subnet=_network_of(args.bip) if args.bip else None,
         insecure_registries=tuple(args.insecure_registry), offline=args.offline,
-        swarm_data_port=args.swarm_data_port)
+        swarm_data_port=args.swarm_data_port, swarm_publish_addr=args.swarm_publish_addr)
 
 
 def _network_of(cidr: str) -> str:

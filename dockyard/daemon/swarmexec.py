@@ -6,8 +6,10 @@ Docker does and the agent finds its containers again after a daemon restart. The
 spec maps onto a create body the way swarmkit's container adapter maps it: ``Command``
 replaces the image's entrypoint, ``Args`` its command; resource limits become HostConfig.
 A task on overlay networks joins them with the addresses the manager allocated (the first is
-its ``NetworkMode``); the networks themselves are ``network.overlay``'s, driven by the agent
-through :meth:`EngineExecutor.networks`.
+its ``NetworkMode``, though never ``ingress`` when it has another); the networks themselves
+are ``network.overlay``'s, driven by the agent through :meth:`EngineExecutor.networks`, which
+also keeps the routing mesh's listeners (``network.mesh``) equal to what the ingress network's
+state asks for. Only ``host``-mode ports are published by the task's container itself.
 """
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ from dockyard.cluster.agent import ContainerState, Run
 from dockyard.cluster.agentnet import DEFAULT_DATA_PORT, NetState
 from dockyard.engine import system
 from dockyard.engine.engine import Engine
+from dockyard.network.mesh import DEFAULT_PUBLISH_ADDR, Mesh, MeshListener
 from dockyard.network.overlay import OverlayNet, Overlays
 
 SERVICE_ID = "com.docker.swarm.service.id"
@@ -54,11 +57,14 @@ def create_body(run: Run) -> dict[str, Any]:
         body["StopTimeout"] = int(spec["StopGracePeriod"]) // 1_000_000_000
     body["HostConfig"] = _host_config(run.task.spec, spec)
     if run.networks:
-        body["HostConfig"]["NetworkMode"] = run.networks[0].name
+        primary = next((n for n in run.networks if not n.ingress), run.networks[0])
+        body["HostConfig"]["NetworkMode"] = primary.name
         body["NetworkingConfig"] = {"EndpointsConfig": {
             n.name: {"IPAMConfig": {"IPv4Address": n.address}, "Aliases": list(n.aliases)}
             for n in run.networks}}
     for port in run.ports:  # host mode: the node running the task publishes the port
+        if (port.get("PublishMode") or "ingress") != "host":
+            continue  # the routing mesh's (every node listens, see network.mesh)
         key = f"{int(port.get('TargetPort') or 0)}/{port.get('Protocol') or 'tcp'}"
         body.setdefault("ExposedPorts", {})[key] = {}
         published = port.get("PublishedPort")
@@ -104,8 +110,10 @@ def overlay_net(state: NetState) -> OverlayNet:
 
 
 class EngineExecutor:
-    def __init__(self, engine: Engine, data_port: int = DEFAULT_DATA_PORT) -> None:
+    def __init__(self, engine: Engine, data_port: int = DEFAULT_DATA_PORT,
+                 publish_addr: str = DEFAULT_PUBLISH_ADDR) -> None:
         self.engine = engine
+        self.mesh = Mesh(publish_addr)
         manager = engine.networks.manager
         self.overlays = Overlays(manager, lambda: engine.networks.dns,
                                  engine.paths.exec_root / "overlay",
@@ -113,9 +121,19 @@ class EngineExecutor:
         manager.overlay = self.overlays
 
     def networks(self, wanted: Sequence[NetState]) -> set[str]:
-        return self.overlays.sync([overlay_net(n) for n in wanted])
+        ingress = next((n for n in wanted if n.ingress), None)
+        if ingress is None:  # the listeners go before the namespace they reach into
+            self.mesh.sync(None, ())
+        ready = self.overlays.sync([overlay_net(n) for n in wanted])
+        if ingress is not None:
+            here = ingress.id in ready
+            self.mesh.sync(self.overlays.path(ingress.id) if here else None,
+                           [MeshListener(m.protocol, m.port, m.target, m.backends)
+                            for m in ingress.mesh])
+        return ready
 
     def release_networks(self, force: bool) -> None:
+        self.mesh.close()
         self.overlays.close(force)
 
     def start(self, run: Run) -> tuple[str, int]:

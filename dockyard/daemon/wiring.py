@@ -101,7 +101,8 @@ class Daemon:
                              time.time())
         lifecycle.health = HealthMonitor(containers, self.engine.execs)
         self.swarm = SwarmNode(self.paths.data_root / "swarm",
-                               EngineExecutor(self.engine, config.swarm_data_port),
+                               EngineExecutor(self.engine, config.swarm_data_port,
+                                              config.swarm_publish_addr),
                                swarm_description, data_port=config.swarm_data_port)
         self.servers: list[Any] = []
 

@@ -20,7 +20,7 @@ from functools import partial
 
 from dockyard import errors
 from dockyard.network.ports import PortBinding
-from dockyard.network.relay import READ, Loop, Published, Target, family
+from dockyard.network.relay import READ, Chooser, Loop, Published, Target, family
 
 BUFFER_SIZE = 256 * 1024
 UDP_IDLE_TIMEOUT = 90.0
@@ -73,7 +73,7 @@ class PortForwarder:
         self._buffer_size = buffer_size
         self._idle = udp_idle_timeout
         self._lock = threading.Lock()
-        self._published: dict[_Key, tuple[PortBinding, Target]] = {}
+        self._published: dict[_Key, tuple[PortBinding, Target | Chooser]] = {}
         self._commands: list[tuple[Callable[[], None], Future[None]]] = []
         self._thread: threading.Thread | None = None
         self._wake_r: socket.socket | None = None
@@ -81,7 +81,7 @@ class PortForwarder:
         self._closed = False
         self._stopping = False
 
-    def add(self, binding: PortBinding, target: Target) -> PortBinding:
+    def add(self, binding: PortBinding, target: Target | Chooser) -> PortBinding:
         """Start forwarding; returns the binding as bound (``host_port`` 0: the kernel's pick)."""
         sock = _listen(binding)
         bound = replace(binding, host_ip=binding.listen_ip, host_port=sock.getsockname()[1],
@@ -110,7 +110,7 @@ class PortForwarder:
         self._call(lambda: self._stop(key))
         return True
 
-    def published(self) -> list[tuple[PortBinding, Target]]:
+    def published(self) -> list[tuple[PortBinding, Target | Chooser]]:
         with self._lock:
             return list(self._published.values())
 
@@ -154,7 +154,8 @@ class PortForwarder:
         self._thread = threading.Thread(target=self._run, name="port-forwarder", daemon=True)
         self._thread.start()
 
-    def _start(self, binding: PortBinding, sock: socket.socket, target: Target) -> None:
+    def _start(self, binding: PortBinding, sock: socket.socket, target: Target | Chooser
+               ) -> None:
         published = Published(self._loop, sock, target, self._idle)
         self._listeners[_key(binding)] = published
         published.start()

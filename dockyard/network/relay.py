@@ -6,7 +6,10 @@ connection gets a non-blocking connection to the target; bytes move through one 
 direction with pending bytes stops reading its source (backpressure). EOF is passed on as
 ``shutdown(SHUT_WR)`` so half-closed connections keep working; an error on either side closes
 both. UDP: one connected socket to the target per client address (a "flow"), replies sent back
-through the listening socket, flows idle for ``idle_timeout`` seconds closed.
+through the listening socket, flows idle for ``idle_timeout`` seconds closed. A listener's
+target may also be a chooser called per connection or flow (the swarm's routing mesh balances
+that way; ``None``: nobody to forward to, the client is closed), and a target opens its own
+upstream socket (the mesh's are made inside the ingress network's namespace).
 """
 from __future__ import annotations
 
@@ -31,6 +34,13 @@ class Target:
 
     ip: str
     port: int
+
+    def open(self, kind: int) -> socket.socket:
+        """A new socket of ``kind`` to reach the target with."""
+        return socket.socket(family(self.ip), kind)
+
+
+Chooser = Callable[[], "Target | None"]
 
 
 def family(ip: str) -> socket.AddressFamily:
@@ -158,7 +168,7 @@ class _TcpConnection:
     def __init__(self, loop: Loop, client: socket.socket, target: Target,
                  on_close: Callable[[_TcpConnection], None]) -> None:
         self.loop, self.client, self._on_close = loop, client, on_close
-        self.upstream = socket.socket(family(target.ip), socket.SOCK_STREAM)
+        self.upstream = target.open(socket.SOCK_STREAM)
         self.upstream.setblocking(False)
         for sock in (client, self.upstream):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -227,12 +237,15 @@ class _UdpFlow:
 class Published:
     """A listener and what it accepted."""
 
-    def __init__(self, loop: Loop, sock: socket.socket, target: Target,
+    def __init__(self, loop: Loop, sock: socket.socket, target: Target | Chooser,
                  idle_timeout: float) -> None:
         self.loop, self.sock, self.target = loop, sock, target
         self.idle_timeout = idle_timeout
         self.tcp: set[_TcpConnection] = set()
         self.udp: dict[tuple[str, int], _UdpFlow] = {}
+
+    def pick(self) -> Target | None:
+        return self.target if isinstance(self.target, Target) else self.target()
 
     def start(self) -> None:
         udp = self.sock.type == socket.SOCK_DGRAM
@@ -246,9 +259,13 @@ class Published:
                 return
             except OSError:  # EMFILE, ECONNABORTED…: try again on the next wakeup
                 return
+            target = self.pick()
+            if target is None:
+                client.close()
+                continue
             try:
                 client.setblocking(False)
-                conn = _TcpConnection(self.loop, client, self.target, self.tcp.discard)
+                conn = _TcpConnection(self.loop, client, target, self.tcp.discard)
             except OSError:  # no fd left for the upstream socket
                 client.close()
                 continue
@@ -275,10 +292,13 @@ class Published:
                 pass
 
     def _new_flow(self, client: tuple[str, int]) -> _UdpFlow:
-        sock = socket.socket(family(self.target.ip), socket.SOCK_DGRAM)
+        target = self.pick()
+        if target is None:
+            raise OSError("no target")
+        sock = target.open(socket.SOCK_DGRAM)
         try:
             sock.setblocking(False)
-            sock.connect((self.target.ip, self.target.port))
+            sock.connect((target.ip, target.port))
         except OSError:
             sock.close()
             raise

@@ -389,8 +389,8 @@ REFUSED = [
      "unrecognized update failure action explode"),
     (spec_of(RollbackConfig={"Order": "random"}), 400, "unrecognized update order random"),
     (spec_of(EndpointSpec={"Mode": "round"}), 400, 'invalid resolution mode: "round"'),
-    (spec_of(EndpointSpec={"Ports": [{"TargetPort": 80, "PublishedPort": 8080}]}), 501,
-     "routing mesh"),
+    (spec_of(EndpointSpec={"Ports": [{"PublishedPort": 8080}]}), 400,
+     INVALID + "EndpointSpec: target port must be provided"),
     (spec_of(EndpointSpec={"Mode": "dnsrr", "Ports": [{"TargetPort": 80}]}), 400,
      INVALID + "EndpointSpec: port published with ingress mode can't be used with dnsrr mode"),
     (spec_of(EndpointSpec={"Ports": [

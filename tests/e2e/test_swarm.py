@@ -295,9 +295,6 @@ def test_host_mode_published_port(pair: tuple[DaemonProcess, DaemonProcess, int]
        "--listen-addr", f"127.0.0.1:{free_port()}")
     port = free_port()
     try:
-        mesh = manager.docker("service", "create", "-d", "--name", "mesh", "-p", f"{port}:80",
-                              "bb:latest", "sleep", "1d")
-        assert mesh.returncode != 0 and "routing mesh" in mesh.stderr.decode()
         ok(manager, "service", "create", "-d", "--name", "www", "--stop-grace-period", "1s",
            "--publish", f"published={port},target=80,mode=host", "bb:latest",
            "sh", "-c", "mkdir -p /w && echo swarm-www > /w/index.html && httpd -f -p 80 -h /w")

@@ -69,7 +69,9 @@ def test_overlay_network_spans_both_nodes(swarm: tuple[DaemonProcess, DaemonProc
                 "ovnet").strip()
     listed = ok(manager, "network", "ls", "--filter", "driver=overlay", "--format",
                 "{{.ID}} {{.Name}} {{.Driver}} {{.Scope}}")
-    assert listed == f"{net_id[:12]} ovnet overlay swarm\n"
+    ingress_id = ok(manager, "network", "inspect", "--format", "{{.Id}}", "ingress").strip()
+    assert listed == f"{ingress_id[:12]} ingress overlay swarm\n" \
+        f"{net_id[:12]} ovnet overlay swarm\n"
     info = json.loads(ok(manager, "network", "inspect", "ovnet"))[0]
     subnet = info["IPAM"]["Config"][0]["Subnet"]
     assert subnet.startswith("10.0.") and subnet.endswith(".0/24") and subnet != "10.0.0.0/24"
@@ -126,7 +128,7 @@ def test_overlay_network_spans_both_nodes(swarm: tuple[DaemonProcess, DaemonProc
     assert overlay_namespaces(manager) == [net_id] == overlay_namespaces(worker)
     # the worker shows the swarm network, with its own task container on it
     assert ok(worker, "network", "ls", "--filter", "scope=swarm", "--format",
-              "{{.Name}} {{.Driver}}") == "ovnet overlay\n"
+              "{{.Name}} {{.Driver}}") == "ingress overlay\novnet overlay\n"
     seen = json.loads(ok(worker, "network", "inspect", "ovnet"))[0]
     assert seen["Id"] == net_id and list(seen["Containers"]) == [
         ok(worker, "inspect", "--format", "{{.Id}}", there[0]).strip()]
@@ -151,7 +153,8 @@ def test_overlay_networks_through_docker_py(swarm: tuple[DaemonProcess, DaemonPr
                                      ipam=docker.types.IPAMConfig(pool_configs=[
                                          docker.types.IPAMPool(subnet="10.77.5.0/24")]))
         assert net.attrs["Scope"] == "swarm" and net.attrs["Attachable"] is True
-        assert [n.name for n in client.networks.list(filters={"scope": "swarm"})] == ["pynet"]
+        assert sorted(n.name for n in client.networks.list(filters={"scope": "swarm"})) == \
+            ["ingress", "pynet"]
         service = client.services.create("bb:latest", ["sleep", "1d"], name="py",
                                           networks=["pynet"])
 
@@ -164,7 +167,8 @@ def test_overlay_networks_through_docker_py(swarm: tuple[DaemonProcess, DaemonPr
         service.remove()
         eventually(lambda: not client.api.tasks())  # the agents removed the containers
         net.remove()
-        assert not client.networks.list(filters={"driver": "overlay"})
+        assert [n.name for n in client.networks.list(filters={"driver": "overlay"})] == \
+            ["ingress"]
     finally:
         client.close()
 
