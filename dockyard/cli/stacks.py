@@ -16,7 +16,7 @@ from dockyard.cli.format import render, resolve
 from dockyard.cli.listopts import filters_of
 from dockyard.cli.nodes import filter_flag
 from dockyard.cli.services import resolve_image, wait
-from dockyard.cli.stackspec import NAMESPACE, StackError, convert, scope
+from dockyard.cli.stackspec import NAMESPACE, StackError, convert, scope, unsupported_keys
 from dockyard.cli.swarm import swarm_api
 from dockyard.cli.swarmfmt import (SERVICE_FORMAT, SERVICE_HEADERS, TASK_FORMAT, TASK_HEADERS,
                                    ServiceContext, choose, natural_key)
@@ -92,6 +92,9 @@ def _deploy(ctx: Context, ns: argparse.Namespace) -> int:
         raise StatusError("Invalid option " + ns.resolve_image + " for flag --resolve-image")
     _check_manager(ctx)
     project = _load(ctx, ns.compose_file, namespace)
+    ignored = unsupported_keys(project)
+    if ignored:
+        ctx.stderr.write(f"Ignoring unsupported options: {', '.join(ignored)}\n\n")
     try:
         plan = convert(project, namespace)
     except StackError as exc:

@@ -38,6 +38,25 @@ def _ns(seconds: float | None) -> int | None:
     return None if seconds is None else int(round(seconds * 1e9))
 
 
+# docker's compose loader for stacks: service keys it ignores with a warning
+UNSUPPORTED = ("build", "cgroupns_mode", "cgroup_parent", "devices", "domainname",
+               "external_links", "ipc", "links", "mac_address", "network_mode", "pid",
+               "privileged", "security_opt", "shm_size", "userns_mode")
+
+
+def unsupported_keys(project: Project) -> list[str]:
+    """The keys of ``UNSUPPORTED`` some service sets, sorted (docker's warning lists them)."""
+    found = set()
+    for svc in project.services.values():
+        present = {"build": svc.build is not None, "devices": bool(svc.devices),
+                   "domainname": bool(svc.domainname), "links": bool(svc.links),
+                   "network_mode": svc.network_mode is not None, "privileged": svc.privileged,
+                   "shm_size": svc.shm_size is not None}
+        found |= {k for k, v in present.items() if v}
+        found |= {k for k in svc.passthrough if k in UNSUPPORTED}
+    return sorted(found)
+
+
 def convert(project: Project, namespace: str) -> StackPlan:
     plan = StackPlan()
     used = {net for svc in project.services.values() for net in (svc.networks or ["default"])}

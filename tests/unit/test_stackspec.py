@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from dockyard.cli.stackspec import IMAGE, NAMESPACE, StackError, convert
+from dockyard.cli.stackspec import IMAGE, NAMESPACE, StackError, convert, unsupported_keys
 from dockyard.compose.loader import load_text
 
 FILE = """
@@ -88,3 +88,11 @@ def test_build_only_service_is_refused_with_its_name() -> None:
     project = load_text("services:\n  app:\n    build: .\n", project_dir="/p", name="st")
     with pytest.raises(StackError, match="service app: image is required"):
         convert(project, "st")
+
+
+def test_keys_docker_stack_ignores_are_named() -> None:
+    text = ("services:\n  a:\n    image: bb\n    build: .\n    privileged: true\n"
+            "    links: [b]\n  b:\n    image: bb\n    cgroup_parent: x\n")
+    project = load_text(text, project_dir="/p", name="st")
+    assert unsupported_keys(project) == ["build", "cgroup_parent", "links", "privileged"]
+    assert unsupported_keys(load_text(FILE, project_dir="/p", name="st")) == []
