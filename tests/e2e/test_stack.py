@@ -128,3 +128,16 @@ def test_stack_bad_input(manager: DaemonProcess) -> None:
         manager, "services:\n  app:\n    build: .\n"), "bad")
     assert built.returncode == 1 and "service app: image is required" in built.stderr.decode()
     assert ok(manager, "stack", "ls") == "NAME      SERVICES\n"
+
+
+def test_service_logs_are_refused_clearly(manager: DaemonProcess) -> None:
+    missing = manager.docker("service", "logs", "no-such-service")
+    assert missing.returncode == 1
+    assert "no such task or service: no-such-service" in missing.stderr.decode()
+    ok(manager, "service", "create", "-d", "--name", "quiet", "bb", "sleep", "60")
+    try:
+        out = manager.docker("service", "logs", "quiet")
+        assert out.returncode == 1
+        assert "service logs are not supported yet" in out.stderr.decode()
+    finally:
+        ok(manager, "service", "rm", "quiet")

@@ -26,3 +26,5 @@ def register_all(router: Router, daemon: "Daemon") -> None:
     swarmroutes.register(router, daemon.swarm, daemon.engine.networks.manager.get)
     from dockyard.api.routes import swarmsecrets
     swarmsecrets.register(router, daemon.swarm)
+    from dockyard.api.routes import swarmlogs
+    swarmlogs.register(router, daemon.swarm)
