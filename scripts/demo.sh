@@ -5,8 +5,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 SOCK=/run/dockyard/dockyard.sock
-FORWARD_BEFORE=$(cat /proc/sys/net/ipv4/ip_forward)
 PIDFILE=/run/dockyard/dockyard.pid
+# ip_forward as it was before the first demo started the daemon (which enables it, as dockerd
+# does): --stop puts it back even when the daemon was started by an earlier run
+FORWARD_FILE=/run/dockyard-ip_forward-before
 export DOCKER_HOST="unix://$SOCK"
 if ! .venv/bin/python - <<'PY'
 import socket, sys
@@ -17,6 +19,7 @@ except OSError:
     sys.exit(1)
 PY
 then
+  cat /proc/sys/net/ipv4/ip_forward > "$FORWARD_FILE"
   echo "== starting dockyard daemon (log: /var/log/dockyard.log)"
   mkdir -p /run/dockyard
   setsid .venv/bin/dockyard daemon --pidfile "$PIDFILE" >>/var/log/dockyard.log 2>&1 < /dev/null &
@@ -69,7 +72,7 @@ if [ "${1:-}" = "--stop" ]; then
   # leave the host as we found it: default bridge, our iptables chains, ip_forward
   ip link del dockyard0 2>/dev/null || true
   .venv/bin/python -c 'from dockyard.host.firewall import Firewall; Firewall("DOCKYARD").teardown()'
-  echo "$FORWARD_BEFORE" > /proc/sys/net/ipv4/ip_forward
+  if [ -f "$FORWARD_FILE" ]; then cat "$FORWARD_FILE" > /proc/sys/net/ipv4/ip_forward; rm -f "$FORWARD_FILE"; fi
   for d in /sys/fs/cgroup/*/dockyard /sys/fs/cgroup/dockyard; do rmdir "$d" 2>/dev/null || true; done
   echo "daemon stopped"
 else
