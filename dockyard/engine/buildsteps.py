@@ -110,17 +110,26 @@ class EngineSteps:
         rec = self._container(parent, run_config, [*shell, "#(nop) ", created_by],
                               {"NetworkMode": "none"})
         announce(rec.id)
+
+        def make_dir() -> Path | None:
+            if not workdir:
+                return None
+            root = rootfs.mount(self.containers.paths, self.images.store, rec)
+            try:
+                make_workdir(root, workdir)
+            finally:
+                rootfs.unmount(self.containers.paths, rec)
+            return _changed(self.containers.paths.container(rec.id) / "upper")
+        return self._commit(rec, parent, run_config, entry, author, make_dir)
+
+    def _commit(self, rec: ContainerRecord, parent: ImageRef, run_config: dict[str, Any],
+                entry: dict[str, Any], author: str, work: Callable[[], Path | None]) -> str:
+        """Does the step's ``work`` in ``rec`` (the layer it made, if any), commits the image,
+        then removes or keeps the container as ``--rm``/``--force-rm`` say."""
         succeeded = False
         try:
-            layer: Path | None = None
-            if workdir:
-                root = rootfs.mount(self.containers.paths, self.images.store, rec)
-                try:
-                    make_workdir(root, workdir)
-                finally:
-                    rootfs.unmount(self.containers.paths, rec)
-                layer = _changed(self.containers.paths.container(rec.id) / "upper")
-            image_id = self.images.derive(self._base(parent), run_config, entry, upper=layer,
+            upper = work()
+            image_id = self.images.derive(self._base(parent), run_config, entry, upper=upper,
                                           mtime_clamp=self.mtime_clamp, author=author).id
             succeeded = True
             return image_id
@@ -149,21 +158,15 @@ class EngineSteps:
         env = [*(run_config.get("Env") or []), *build_env]
         rec = self._container(parent, run_config | {"Env": env}, argv, host)
         announce(rec.id)
-        succeeded = False
-        try:
+
+        def run_step() -> Path | None:
             code = self._run_attached(rec, output)
             if code != 0:
                 raise StepFailed(f"The command '{' '.join(argv)}' returned a non-zero code: "
                                  f"{code}", code)
-            entry = _history(created_by, author)
-            upper = _changed(self.containers.paths.container(rec.id) / "upper")
-            image_id = self.images.derive(self._base(parent), run_config, entry, upper=upper,
-                                          mtime_clamp=self.mtime_clamp, author=author).id
-            succeeded = True
-            return image_id
-        finally:
-            if self.removal.removes(succeeded):
-                self._discard(rec)
+            return _changed(self.containers.paths.container(rec.id) / "upper")
+        return self._commit(rec, parent, run_config, _history(created_by, author), author,
+                            run_step)
 
     def _run_attached(self, rec: ContainerRecord, output: Output) -> int:
         ours, theirs = socket.socketpair()
