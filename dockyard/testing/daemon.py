@@ -61,6 +61,7 @@ class DaemonProcess:
              "--data-root", str(self.base / "data"), "--exec-root", str(self.base / "run"),
              "--cgroup-parent", self.cgroup_parent, "--bridge", self.bridge,
              "--iptables-chain", self.chain_prefix, "--ip-forward", "false", "--offline",
+             "--swarm-publish-addr", "127.0.0.1",  # a routing mesh answers on loopback only
              *(extra or [])],
             stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.time() + timeout

@@ -3,6 +3,7 @@ docker CLI does stacks client-side) and ``dockyard stack`` doing the same, with 
 from __future__ import annotations
 
 import tempfile
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -141,3 +142,30 @@ def test_service_logs_are_refused_clearly(manager: DaemonProcess) -> None:
         assert "service logs are not supported yet" in out.stderr.decode()
     finally:
         ok(manager, "service", "rm", "quiet")
+
+
+def test_stack_ports_answer_through_the_routing_mesh(manager: DaemonProcess) -> None:
+    port = free_port()
+    text = (f"services:\n  www:\n    image: bb\n    command: [sh, -c, 'hostname > /www/index.html;"
+            f" exec httpd -f -p 80 -h /www']\n    ports: ['{port}:80']\n"
+            "    stop_grace_period: 1s\n    deploy: {replicas: 2}\n")
+    text = text.replace("hostname >", "mkdir -p /www; hostname >")
+    out = dy(manager, "stack", "deploy", "-c", _compose(manager, text), "web")
+    assert out.returncode == 0, out.stderr.decode()
+    try:
+        _running(manager, "web", 2)
+        seen: set[str] = set()
+
+        def both_answer() -> bool:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2) as resp:
+                    seen.add(resp.read().decode().strip())
+            except OSError:
+                return False
+            return len(seen) == 2
+        eventually(both_answer, timeout=30)
+        spec = ok(manager, "service", "inspect", "web_www", "--format",
+                  "{{range .Endpoint.Ports}}{{.PublishMode}} {{.PublishedPort}}{{end}}")
+        assert spec.strip() == f"ingress {port}"
+    finally:
+        ok(manager, "stack", "rm", "web")
