@@ -16,7 +16,7 @@ from typing import Any
 from dockyard.api.swarmfilters import mode_of
 from dockyard.errors import InvalidArgument, NotImplementedYet
 from dockyard.types import reference
-from dockyard.types.swarm import InitRequest, JoinRequest
+from dockyard.types.swarm import NO_AUTOLOCK, NO_CA, InitRequest, JoinRequest
 
 INVALID = "rpc error: code = InvalidArgument desc = "
 UNIMPLEMENTED = "rpc error: code = Unimplemented desc = "
@@ -121,6 +121,40 @@ def join_request(value: Any) -> JoinRequest:
         or DEFAULT_LISTEN,
         advertise_addr=_typed(body.get("AdvertiseAddr"), str, "JoinRequest.AdvertiseAddr",
                               "string") or "")
+
+
+MIN_CERT_EXPIRY = 3_600_000_000_000  # swarmkit's ca.MinNodeCertExpiration: 1h
+
+
+def swarm_spec(value: Any) -> dict[str, Any]:
+    """A swarm.Spec for ``POST /swarm/update``, checked as swarmkit's ``validateClusterSpec``;
+    what dockyard cannot do (autolock, CA changes) is refused as not implemented."""
+    spec = dict(body_object(value, "swarm.Spec"))
+    sections = {key: _obj(spec, key, "Spec", f"swarm.{kind}") or {} for key, kind in (
+        ("Orchestration", "OrchestrationConfig"), ("Raft", "RaftConfig"),
+        ("Dispatcher", "DispatcherConfig"), ("CAConfig", "CAConfig"),
+        ("EncryptionConfig", "EncryptionConfig"), ("TaskDefaults", "TaskDefaults"))}
+    for section, key in (("Orchestration", "TaskHistoryRetentionLimit"),
+                         ("Raft", "SnapshotInterval"), ("Raft", "KeepOldSnapshots"),
+                         ("Raft", "LogEntriesForSlowFollowers"), ("Raft", "ElectionTick"),
+                         ("Raft", "HeartbeatTick"), ("Dispatcher", "HeartbeatPeriod"),
+                         ("CAConfig", "NodeCertExpiry"), ("CAConfig", "ForceRotate")):
+        given = sections[section].get(key)
+        if given is not None and (isinstance(given, bool) or not isinstance(given, int)):
+            raise InvalidArgument(f"json: cannot unmarshal {_kind(given)} into Go struct field "
+                                  f"Spec.{section}.{key} of type int64")
+    expiry = sections["CAConfig"].get("NodeCertExpiry")
+    if expiry is not None and expiry < MIN_CERT_EXPIRY:
+        raise InvalidArgument(INVALID + "minimum certificate expiry time is: 1h0m0s")
+    heartbeat = sections["Dispatcher"].get("HeartbeatPeriod")
+    if heartbeat is not None and heartbeat < 0:
+        raise InvalidArgument(INVALID + "heartbeat time period cannot be a negative duration")
+    if sections["EncryptionConfig"].get("AutoLockManagers"):
+        raise NotImplementedYet(NO_AUTOLOCK)
+    ca = sections["CAConfig"]
+    if ca.get("ExternalCAs") or ca.get("SigningCACert") or ca.get("SigningCAKey"):
+        raise NotImplementedYet(NO_CA)
+    return spec
 
 
 def node_spec(value: Any) -> dict[str, Any]:

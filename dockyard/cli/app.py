@@ -26,7 +26,7 @@ from dockyard.cli import (
     transfer,
 )
 from dockyard.cli import run as run_mod
-from dockyard.cli import networks, nodes, services, stacks, swarm, volumes
+from dockyard.cli import networks, nodes, secrets, services, stacks, swarm, volumes
 from dockyard.cli.command import (
     PROG,
     Command,
@@ -63,7 +63,9 @@ GROUPS: dict[str, tuple[str, dict[str, Command]]] = {
         "inspect": inspect.IMAGE_INSPECT, "ls": images.IMAGES, "list": images.IMAGES,
         "rm": images.RMI, "remove": images.RMI, "prune": images.PRUNE}),
     "network": ("Manage networks", networks.GROUP),
+    "config": ("Manage Swarm configs", secrets.CONFIG),
     "node": ("Manage Swarm nodes", nodes.NODE),
+    "secret": ("Manage Swarm secrets", secrets.SECRET),
     "service": ("Manage Swarm services", services.SERVICE),
     "stack": ("Manage Swarm stacks", stacks.STACK),
     "swarm": ("Manage Swarm", swarm.SWARM),

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from typing import Any
 
 from dockyard.cli.command import Command, FlagParser, StatusError
@@ -126,6 +127,33 @@ def _update(ctx: Context, ns: argparse.Namespace) -> int:
     return 0
 
 
+def _no_flags(p: FlagParser) -> None:
+    pass
+
+
+def _change_role(role: str, already: str, done: str) -> Callable[[Context, argparse.Namespace],
+                                                                 int]:
+    """``node promote|demote``: docker's updateNodes — each node inspected, its role set,
+    stopping at the first error."""
+    def run(ctx: Context, ns: argparse.Namespace) -> int:
+        api = swarm_api(ctx)
+        for ref in ns.args:
+            try:
+                node = api.node(ref)
+                spec = dict(node.get("Spec") or {})
+                if spec.get("Role") == role:
+                    ctx.out(already.format(ref))
+                    continue
+                api.update_node(str(node.get("ID", ref)),
+                                int((node.get("Version") or {}).get("Index", 0)),
+                                {**spec, "Role": role})
+            except APIError as exc:
+                raise StatusError(f"Error response from daemon: {exc.message}") from None
+            ctx.out(done.format(ref))
+        return 0
+    return run
+
+
 LS = Command("ls", "[OPTIONS]", "List nodes in the swarm", _ls_build, _ls, aliases=("list",))
 INSPECT = Command("inspect", "[OPTIONS] self|NODE [NODE...]",
                   "Display detailed information on one or more nodes", _inspect_build,
@@ -133,4 +161,12 @@ INSPECT = Command("inspect", "[OPTIONS] self|NODE [NODE...]",
 RM = Command("rm", "[OPTIONS] NODE [NODE...]", "Remove one or more nodes from the swarm",
              _rm_build, _rm, (1, None), aliases=("remove",))
 UPDATE = Command("update", "[OPTIONS] NODE", "Update a node", _update_build, _update, (1, 1))
-NODE = {"ls": LS, "list": LS, "inspect": INSPECT, "rm": RM, "remove": RM, "update": UPDATE}
+PROMOTE = Command("promote", "NODE [NODE...]", "Promote one or more nodes to manager in the "
+                  "swarm", _no_flags, _change_role("manager", "Node {} is already a manager.",
+                                                   "Node {} promoted to a manager in the "
+                                                   "swarm."), (1, None))
+DEMOTE = Command("demote", "NODE [NODE...]", "Demote one or more nodes from manager in the "
+                 "swarm", _no_flags, _change_role("worker", "Node {} is already a worker.",
+                                                  "Manager {} demoted in the swarm."), (1, None))
+NODE = {"ls": LS, "list": LS, "inspect": INSPECT, "rm": RM, "remove": RM, "update": UPDATE,
+        "promote": PROMOTE, "demote": DEMOTE}

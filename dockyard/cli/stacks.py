@@ -108,6 +108,10 @@ def _deploy(ctx: Context, ns: argparse.Namespace) -> int:
                 ctx.stdout.write(f"Removing service {name}\n")
                 api.remove_service(str(svc.get("ID")))
     _check_external(ctx, plan.external_networks)
+    for kind, objects in (("secret", plan.secrets), ("config", plan.configs)):
+        _create_file_objects(ctx, kind, objects)
+    for spec in plan.services.values():
+        _resolve_refs(ctx, spec)
     existing = {str(n.get("Name")) for n in _networks(ctx, namespace)}
     for name, body in plan.networks.items():
         if name not in existing:
@@ -122,6 +126,48 @@ def _deploy(ctx: Context, ns: argparse.Namespace) -> int:
     for service_id in ids:
         wait(ctx, api, service_id, ns.quiet)
     return 0
+
+
+def _create_file_objects(ctx: Context, kind: str, objects: dict[str, Wire]) -> None:
+    """Create each secret/config, or update one that exists (labels only: the daemon refuses
+    a change of data), as docker's stack deploy does."""
+    for name, spec in objects.items():
+        try:
+            current = ctx.client.get(f"/{kind}s/{name}") or {}
+        except APIError as exc:
+            if exc.status != 404:
+                raise
+            ctx.stdout.write(f"Creating {kind} {name}\n")
+            try:
+                ctx.client.post(f"/{kind}s/create", json_body=spec)
+            except APIError as err:
+                raise StatusError(f"failed to create {kind} {name}: Error response from "
+                                  f"daemon: {err.message}") from None
+            continue
+        version = int((current.get("Version") or {}).get("Index") or 0)
+        try:
+            ctx.client.post(f"/{kind}s/{current.get('ID')}/update",
+                            {"version": str(version)}, json_body=spec)
+        except APIError as err:
+            raise StatusError(f"failed to update {kind} {name}: Error response from "
+                              f"daemon: {err.message}") from None
+
+
+def _resolve_refs(ctx: Context, spec: Wire) -> None:
+    """Fill in each secret/config reference's id from its name."""
+    container = spec["TaskTemplate"]["ContainerSpec"]
+    for kind, key in (("secret", "Secrets"), ("config", "Configs")):
+        refs = container.get(key) or []
+        if not refs:
+            continue
+        field = f"{kind.capitalize()}Name"
+        names = sorted({str(r[field]) for r in refs})
+        found = ctx.client.get(f"/{kind}s", {"filters": {"name": {n: True for n in names}}})
+        ids = {str((o.get("Spec") or {}).get("Name")): str(o.get("ID")) for o in found or []}
+        for ref in refs:
+            if ref[field] not in ids:
+                raise StatusError(f"{kind} not found: {ref[field]}")
+            ref[f"{kind.capitalize()}ID"] = ids[ref[field]]
 
 
 def _check_external(ctx: Context, names: list[str]) -> None:
@@ -250,7 +296,9 @@ def _rm(ctx: Context, ns: argparse.Namespace) -> int:
         services = sorted(_services(api, namespace),
                           key=lambda s: str((s.get("Spec") or {}).get("Name", "")))
         networks = _networks(ctx, namespace)
-        if not services and not networks:
+        files = {kind: ctx.client.get(f"/{kind}s", {"filters": _label(namespace)}) or []
+                 for kind in ("secret", "config")}
+        if not services and not networks and not any(files.values()):
             ctx.stderr.write(f"Nothing found in stack: {namespace}\n")
             continue
         bad = False
@@ -258,6 +306,11 @@ def _rm(ctx: Context, ns: argparse.Namespace) -> int:
             ctx.stdout.write(f"Removing service {(svc.get('Spec') or {}).get('Name')}\n")
             bad = _try(ctx, "service", str(svc.get("ID")), lambda: api.remove_service(
                 str(svc.get("ID")))) or bad
+        for kind, objects in files.items():
+            for obj in objects:
+                ctx.stdout.write(f"Removing {kind} {(obj.get('Spec') or {}).get('Name')}\n")
+                bad = _try(ctx, kind, str(obj.get("ID")), lambda: ctx.client.delete(
+                    f"/{kind}s/{obj.get('ID')}")) or bad
         for net in networks:
             ctx.stdout.write(f"Removing network {net.get('Name')}\n")
             bad = _try(ctx, "network", str(net.get("Id")), lambda: ctx.client.delete(

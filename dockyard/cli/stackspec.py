@@ -4,7 +4,10 @@ named and labelled the way ``docker stack deploy`` does (``<stack>_<name>``, the
 Pure: no API calls, so every conversion is unit-tested."""
 from __future__ import annotations
 
+import base64
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from dockyard.compose.model import (Deploy, HealthCheck, Project, Service, ServiceNetwork,
@@ -24,6 +27,8 @@ class StackPlan:
     networks: dict[str, Spec] = field(default_factory=dict)  # name → /networks/create body
     external_networks: list[str] = field(default_factory=list)
     services: dict[str, Spec] = field(default_factory=dict)  # compose key → ServiceSpec
+    secrets: dict[str, Spec] = field(default_factory=dict)  # name → SecretSpec
+    configs: dict[str, Spec] = field(default_factory=dict)  # name → ConfigSpec
 
 
 def scope(namespace: str, name: str) -> str:
@@ -57,8 +62,11 @@ def unsupported_keys(project: Project) -> list[str]:
     return sorted(found)
 
 
-def convert(project: Project, namespace: str) -> StackPlan:
-    plan = StackPlan()
+def convert(project: Project, namespace: str,
+            read: Callable[[str], bytes] = lambda p: Path(p).read_bytes()) -> StackPlan:
+    """``read`` gives a file secret's or config's data (the only I/O)."""
+    plan = StackPlan(secrets=file_objects(project.secrets, namespace, read),
+                     configs=file_objects(project.configs, namespace, read))
     used = {net for svc in project.services.values() for net in (svc.networks or ["default"])}
     for key in sorted(used):
         net = project.networks.get(key)
@@ -104,6 +112,10 @@ def service_spec(project: Project, namespace: str, svc: Service) -> Spec:
                 "Sysctls": dict(svc.sysctls) or None,
                 "Mounts": [_mount(project, namespace, v) for v in svc.volumes] or None,
                 "Healthcheck": _health(svc.healthcheck)}
+    for section, items, top in (("Secrets", svc.secrets, project.secrets),
+                                ("Configs", svc.configs, project.configs)):
+        if items:
+            container[section] = file_refs(namespace, section, items, top)
     container.update({k: v for k, v in optional.items() if v is not None})
     if svc.dns or svc.dns_search:
         container["DNSConfig"] = {"Nameservers": list(svc.dns), "Search": list(svc.dns_search)}
@@ -244,3 +256,58 @@ def _restart(svc: Service, deploy: Deploy) -> Spec | None:
     if count.isdigit() and int(count) > 0:
         out["MaxAttempts"] = int(count)
     return out
+
+
+def _object_name(namespace: str, key: str, cfg: Mapping[str, Any]) -> str:
+    if cfg.get("name"):
+        return str(cfg["name"])
+    return key if cfg.get("external") else scope(namespace, key)
+
+
+def file_objects(declared: Mapping[str, Mapping[str, Any]], namespace: str,
+                 read: Callable[[str], bytes]) -> dict[str, Spec]:
+    """The top-level ``secrets:``/``configs:`` a stack creates (external ones exist already):
+    ``<stack>_<key>`` unless named, labelled with the stack, the file's bytes as ``Data``."""
+    out: dict[str, Spec] = {}
+    for key in sorted(declared):
+        cfg = declared[key] or {}
+        if cfg.get("external") or not cfg.get("file"):
+            continue
+        try:
+            data = read(str(cfg["file"]))
+        except OSError as exc:
+            raise StackError(f"open {cfg['file']}: {(exc.strerror or str(exc)).lower()}") \
+                from None
+        name = _object_name(namespace, key, cfg)
+        out[name] = {"Name": name, "Labels": with_stack_label(namespace, cfg.get("labels")),
+                     "Data": base64.b64encode(data).decode()}
+    return out
+
+
+def file_refs(namespace: str, section: str, items: Sequence[Mapping[str, Any]],
+              declared: Mapping[str, Mapping[str, Any]]) -> list[Spec]:
+    """A service's secret/config references as docker's stack deploy makes them (the ids are
+    filled in at deploy time, from the names): target the source's key, uid/gid "0",
+    mode 0444, sorted by name."""
+    field_name = "SecretName" if section == "Secrets" else "ConfigName"
+    refs = []
+    for item in items:
+        source = str(item.get("source"))
+        mode = item.get("mode")
+        refs.append({"File": {"Name": str(item.get("target") or source),
+                              "UID": str(item.get("uid") or "0"),
+                              "GID": str(item.get("gid") or "0"),
+                              "Mode": _mode_bits(mode)},
+                     field_name: _object_name(namespace, source, declared.get(source) or {})})
+    return sorted(refs, key=lambda r: str(r[field_name]))
+
+
+def _mode_bits(mode: Any) -> int:
+    if mode is None:
+        return 0o444
+    if isinstance(mode, str):  # "0440": octal, as compose reads a quoted mode
+        try:
+            return int(mode, 8)
+        except ValueError:
+            raise StackError(f"invalid mode {mode!r}") from None
+    return int(mode)

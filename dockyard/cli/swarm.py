@@ -3,9 +3,11 @@ from __future__ import annotations
 
 import argparse
 import re
+from typing import Any
 
 from dockyard.cli.command import Command, FlagParser, StatusError, invalid
 from dockyard.cli.context import Context
+from dockyard.cli.runflags import duration_ns, int64
 from dockyard.client.errors import APIError
 from dockyard.client.swarm import InitRequest, JoinRequest, SwarmAPI, empty_swarm_spec
 
@@ -146,10 +148,111 @@ def _join_token(ctx: Context, ns: argparse.Namespace) -> int:
     return 0
 
 
+def go_bool(value: str) -> bool:
+    """A pflag bool value, as strconv.ParseBool reads it."""
+    if value in ("1", "t", "T", "TRUE", "true", "True"):
+        return True
+    if value in ("0", "f", "F", "FALSE", "false", "False"):
+        return False
+    raise invalid(value, f'strconv.ParseBool: parsing "{value}": invalid syntax')
+
+
+def _update_build(p: FlagParser) -> None:
+    p.add_argument("--autolock", nargs="?", const=True, default=None, type=go_bool,
+                   metavar="",
+                   help="Change manager autolocking setting (true|false)")
+    p.add_argument("--cert-expiry", type=duration_ns, default=None,
+                   help="Validity period for node certificates (ns|us|ms|s|m|h) "
+                        "(default 2160h0m0s)")
+    p.add_argument("--dispatcher-heartbeat", type=duration_ns, default=None,
+                   help="Dispatcher heartbeat period (ns|us|ms|s|m|h) (default 5s)")
+    p.add_argument("--external-ca", action="append", default=[], metavar="external-ca",
+                   help="Specifications of one or more certificate signing endpoints")
+    p.add_argument("--max-snapshots", type=int64, default=None, metavar="uint",
+                   help="Number of additional Raft snapshots to retain")
+    p.add_argument("--snapshot-interval", type=int64, default=None, metavar="uint",
+                   help="Number of log entries between Raft snapshots (default 10000)")
+    p.add_argument("--task-history-limit", type=int64, default=None,
+                   help="Task history retention limit (default 5)")
+
+
+def _section(spec: dict[str, Any], key: str) -> dict[str, Any]:
+    spec[key] = dict(spec.get(key) or {})
+    return spec[key]  # type: ignore[no-any-return]
+
+
+def _update(ctx: Context, ns: argparse.Namespace) -> int:
+    """mergeSwarm: only the flags given change the swarm's current spec."""
+    api = swarm_api(ctx)
+    current = api.inspect()
+    spec = dict(current.get("Spec") or {})
+    if ns.autolock is not None:
+        _section(spec, "EncryptionConfig")["AutoLockManagers"] = ns.autolock
+    for value, section, key in ((ns.task_history_limit, "Orchestration",
+                                 "TaskHistoryRetentionLimit"),
+                                (ns.dispatcher_heartbeat, "Dispatcher", "HeartbeatPeriod"),
+                                (ns.cert_expiry, "CAConfig", "NodeCertExpiry"),
+                                (ns.snapshot_interval, "Raft", "SnapshotInterval"),
+                                (ns.max_snapshots, "Raft", "KeepOldSnapshots")):
+        if value is not None:
+            _section(spec, section)[key] = value
+    if ns.external_ca:
+        _section(spec, "CAConfig")["ExternalCAs"] = [{"Protocol": "cfssl", "URL": v}
+                                                     for v in ns.external_ca]
+    api.update(int((current.get("Version") or {}).get("Index", 0)), spec)
+    ctx.out("Swarm updated.")
+    return 0
+
+
+def _ca_build(p: FlagParser) -> None:
+    p.add_argument("--ca-cert", default="", metavar="pem-file",
+                   help="Path to the PEM-formatted root CA certificate to use for the new "
+                        "cluster")
+    p.add_argument("--ca-key", default="", metavar="pem-file",
+                   help="Path to the PEM-formatted root CA key to use for the new cluster")
+    p.add_argument("--cert-expiry", type=duration_ns, default=None,
+                   help="Validity period for node certificates (ns|us|ms|s|m|h) "
+                        "(default 2160h0m0s)")
+    p.add_argument("-d", "--detach", action="store_true",
+                   help="Exit immediately instead of waiting for the root rotation to "
+                        "converge")
+    p.add_argument("--external-ca", action="append", default=[], metavar="external-ca",
+                   help="Specifications of one or more certificate signing endpoints")
+    p.add_argument("-q", "--quiet", action="store_true", help="Suppress progress output")
+    p.add_argument("--rotate", action="store_true",
+                   help="Rotate the swarm CA - if no certificate or key are provided, new "
+                        "ones will be generated")
+
+
+def _ca(ctx: Context, ns: argparse.Namespace) -> int:
+    """As docker's: the root CA is shown (dockyard has none), a rotation asked of the daemon
+    (which refuses it)."""
+    api = swarm_api(ctx)
+    current = api.inspect()
+    if not ns.rotate:
+        for flag, value in (("ca-cert", ns.ca_cert), ("ca-key", ns.ca_key),
+                            ("cert-expiry", ns.cert_expiry), ("external-ca", ns.external_ca)):
+            if value:
+                raise StatusError(f"`--{flag}` flag requires the `--rotate` flag to update "
+                                  "the CA")
+        trust = str((current.get("TLSInfo") or {}).get("TrustRoot") or "")
+        if not trust:
+            raise StatusError("No CA information available")
+        ctx.out(trust.strip())
+        return 0
+    spec = dict(current.get("Spec") or {})
+    ca = _section(spec, "CAConfig")
+    ca["ForceRotate"] = int(ca.get("ForceRotate") or 0) + 1
+    api.update(int((current.get("Version") or {}).get("Index", 0)), spec)
+    return 0
+
+
 INIT = Command("init", "[OPTIONS]", "Initialize a swarm", _init_build, _init)
 JOIN = Command("join", "[OPTIONS] HOST:PORT", "Join a swarm as a node and/or manager",
                _join_build, _join, (1, 1))
 LEAVE = Command("leave", "[OPTIONS]", "Leave the swarm", _leave_build, _leave)
 JOIN_TOKEN = Command("join-token", "[OPTIONS] (worker|manager)", "Manage join tokens",
                      _token_build, _join_token, (1, 1))
-SWARM = {c.name: c for c in (INIT, JOIN, LEAVE, JOIN_TOKEN)}
+UPDATE = Command("update", "[OPTIONS]", "Update the swarm", _update_build, _update)
+CA = Command("ca", "[OPTIONS]", "Display and rotate the root CA", _ca_build, _ca)
+SWARM = {c.name: c for c in (INIT, JOIN, LEAVE, JOIN_TOKEN, UPDATE, CA)}

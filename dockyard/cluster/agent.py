@@ -17,12 +17,13 @@ import functools
 import logging
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from dockyard import errors
 from dockyard.cluster import agentnet
 from dockyard.cluster.agentnet import NetState, TaskNet
+from dockyard.cluster.secrets import TaskFile, task_files
 from dockyard.cluster.objects import (NETWORKS, NODES, SERVICES, TASKS, Task, task_name,
                                       task_status, terminal)
 from dockyard.cluster.store import Object, Store
@@ -41,6 +42,7 @@ class Run:
     node_id: str
     ports: tuple[Mapping[str, Any], ...] = ()  # the service's EndpointSpec.Ports
     networks: tuple[TaskNet, ...] = ()  # overlay networks, first = primary
+    files: tuple[TaskFile, ...] = ()  # its secrets and configs, read at start
 
 
 @dataclass(frozen=True)
@@ -141,6 +143,7 @@ class Agent:
         run = Run(task, f"{task_name(service_name, task)}.{task.id}", service_name,
                   self.node_id, tuple(endpoint.get("Ports") or ()), nets)
         try:
+            run = replace(run, files=task_files(self.store, task.spec))
             cid, pid = self.executor.start(run)
         except errors.DockyardError as exc:
             self._write_status(obj, task_status("rejected" if isinstance(exc, errors.NotFound)

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from dockyard import errors
 from dockyard.cluster.etcdhttp import EtcdHTTP
+from dockyard.host.etcd import healthy
 
 
 @dataclass(frozen=True)
@@ -78,3 +79,11 @@ def remove(endpoints: Sequence[str], name: str) -> None:
 def remove_peer(endpoints: Sequence[str], peer_url: str) -> None:
     """Undo an ``add`` whose member never started (it has no name yet)."""
     _remove_where(endpoints, lambda m: peer_url in m.peer_urls)
+
+
+def can_remove(found: Sequence[EtcdMember], name: str) -> bool:
+    """swarmkit's quorum safeguard: after removing ``name``, a quorum of the members left
+    must be reachable (answer etcd's /health)."""
+    left = [m for m in found if m.name != name]
+    reachable = sum(1 for m in left if any(healthy(url) for url in m.client_urls))
+    return reachable >= len(left) // 2 + 1

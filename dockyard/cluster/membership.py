@@ -27,6 +27,7 @@ class Membership:
     endpoints: list[str] = field(default_factory=list)  # etcd client URLs
     member_client: str = ""  # host:port of this manager's etcd member
     member_peer: str = ""
+    listen_addr: str = ""  # --listen-addr as given: where a promoted worker's member listens
 
     @property
     def manager(self) -> bool:
@@ -60,6 +61,14 @@ def new_tokens() -> dict[str, str]:
     cluster = _secret(50)
     return {"Worker": f"SWMTKN-1-{cluster}-{_secret(25)}",
             "Manager": f"SWMTKN-1-{cluster}-{_secret(25)}"}
+
+
+def rotated(token: str) -> str:
+    """A new token for the same role and swarm: the cluster part stays, the secret changes
+    (so the old token stops admitting nodes)."""
+    parts = token.split("-")
+    cluster = parts[2] if len(parts) == 4 else _secret(50)
+    return f"SWMTKN-1-{cluster}-{_secret(25)}"
 
 
 def check_token(token: str) -> None:

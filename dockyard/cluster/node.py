@@ -10,8 +10,9 @@ from __future__ import annotations
 import logging
 import shutil
 import threading
+import time
 from dataclasses import replace
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,7 @@ from dockyard.types.swarm import (ALREADY_IN_SWARM, NOT_A_MANAGER, NOT_IN_SWARM,
                                   JoinRequest)
 from dockyard.cluster.etcdstore import EtcdStore
 from dockyard.cluster.manager import Manager
-from dockyard.cluster.nodeviews import NodeViews
+from dockyard.cluster.nodeviews import NodeViews, cluster_spec
 from dockyard.cluster.objects import (CLUSTER, CLUSTER_ID, HEARTBEATS, LEADER_ELECTION, NODES,
                                       new_id)
 from dockyard.cluster.store import Object, Put, Store
@@ -52,6 +53,7 @@ class SwarmNode(NodeViews):
         self._threads: list[threading.Thread] = []
         self._lease = 0
         self._manager: Manager | None = None
+        self._role_retry = 0.0  # monotonic time before which a failed role change waits
 
     # -- lifecycle ----------------------------------------------------------------------
     def boot(self) -> None:
@@ -93,14 +95,15 @@ class SwarmNode(NodeViews):
             node_id = new_id()
             listen = addr if host in ("0.0.0.0", "::", "") else host
             member = ms.Membership(node_id, "manager", addr, [f"http://{addr}:{port}"],
-                                   f"{listen}:{port}", f"{listen}:{port + 1}")
+                                   f"{listen}:{port}", f"{listen}:{port + 1}",
+                                   f"{listen}:{port}")
             etcd.start(etcd.Member(self.directory / "etcd", node_id, member.member_client,
                                    member.member_peer))
             try:
                 store = EtcdStore(member.endpoints, root=ROOT)
                 now = now_rfc3339()
                 store.create(Object(CLUSTER, CLUSTER_ID, {
-                    "Spec": _cluster_spec(request.spec),
+                    "Spec": cluster_spec(request.spec),
                     "JoinTokens": ms.new_tokens(), "CreatedAt": now,
                     "RootRotationInProgress": False}))
                 store.create(self.ingress_network())
@@ -127,7 +130,8 @@ class SwarmNode(NodeViews):
             host = ms.split_addr(request.remote_addrs[0])[0]
             addr = ms.split_addr(request.advertise_addr)[0] if request.advertise_addr \
                 else _advertise_for(host)
-            member = ms.Membership(new_id(), role, addr, endpoints)
+            member = ms.Membership(new_id(), role, addr, endpoints,
+                                   listen_addr=request.listen_addr)
             if role == "manager":
                 member = self._add_member(member, request.listen_addr)
             else:
@@ -217,6 +221,84 @@ class SwarmNode(NodeViews):
         except errors.DockyardError as exc:
             log.warning("swarm leave: could not leave the etcd cluster: %s", exc)
 
+    # -- promotion and demotion ---------------------------------------------------------
+    def _role_loop(self) -> None:
+        """Watch this node's desired role (``Spec.Role``, written by ``update_node``); a
+        change is made by a thread of its own, as it restarts every loop (this one too)."""
+        while not self._stop.wait(1.0):
+            wanted = self._wanted_role()
+            if wanted:
+                threading.Thread(target=self._change_role, args=(wanted,), name="swarm-role",
+                                 daemon=True).start()
+                return
+
+    def _wanted_role(self) -> str | None:
+        member, store = self.member, self._store
+        if member is None or store is None or time.monotonic() < self._role_retry:
+            return None
+        try:
+            role = (store.get(NODES, member.node_id).spec.get("Spec") or {}).get("Role")
+        except errors.DockyardError:
+            return None
+        return str(role) if role in ("manager", "worker") and role != member.role else None
+
+    def _change_role(self, role: str) -> None:
+        with self._lock:
+            member, store = self.member, self._store
+            if member is None or store is None or member.role == role:
+                return
+            try:
+                others = [f"http://{n.spec['ManagerAddr']}" for n in store.list(NODES).objects
+                          if n.spec.get("ManagerAddr") and n.id != member.node_id]
+            except errors.DockyardError as exc:
+                log.warning("swarm: cannot read the managers: %s", exc)
+                others = []
+            self._halt()
+            changed = member
+            try:
+                changed = self._promoted(member, others) if role == "manager" \
+                    else self._demoted(member, others)
+                ms.save(self.state_file, changed)
+                log.info("swarm: this node is now a %s", role)
+            except errors.DockyardError as exc:
+                log.error("swarm: cannot become a %s: %s", role, exc)
+                self._role_retry = time.monotonic() + 5.0
+            self._connect(changed, start_member=False)
+            if changed is not member:
+                self._set_manager_addr(_manager_addr(changed))
+
+    def _promoted(self, member: ms.Membership, others: list[str]) -> ms.Membership:
+        """Join the managers' Raft group with an etcd member of our own."""
+        joined = self._add_member(replace(member, endpoints=others or member.endpoints),
+                                  member.listen_addr or "0.0.0.0:2377")
+        return replace(joined, role="manager")
+
+    def _demoted(self, member: ms.Membership, others: list[str]) -> ms.Membership:
+        """Leave the Raft group (the other managers carry it on) and stop our member."""
+        if not others:
+            raise errors.Unavailable("no other manager to hand the swarm to")
+        etcdmembers.remove(others, member.node_id)
+        etcd.stop(self.directory / "etcd")
+        shutil.rmtree(self.directory / "etcd", ignore_errors=True)
+        return replace(member, role="worker", endpoints=others, member_client="",
+                       member_peer="", listen_addr=member.member_client or member.listen_addr)
+
+    def _set_manager_addr(self, addr: str) -> None:
+        for _ in range(10):
+            store, member = self._store, self.member
+            if store is None or member is None:
+                return
+            try:
+                node = store.get(NODES, member.node_id)
+                if node.spec.get("ManagerAddr", "") != addr:
+                    store.update(node.with_spec({**node.spec, "ManagerAddr": addr}))
+                return
+            except errors.Conflict:
+                continue
+            except errors.DockyardError as exc:
+                log.warning("swarm: cannot record the manager address: %s", exc)
+                return
+
     # -- internals ----------------------------------------------------------------------
     def _release_networks(self, force: bool) -> None:
         try:
@@ -228,8 +310,7 @@ class SwarmNode(NodeViews):
         store.create(Object(NODES, member.node_id, {
             "Spec": {"Labels": {}, "Role": member.role, "Availability": "active"},
             "Description": description, "Addr": member.addr, "DataPort": self.data_port,
-            "ManagerAddr": f"{member.addr}:{member.member_client.rpartition(':')[2]}"
-            if member.manager else ""}))
+            "ManagerAddr": _manager_addr(member)}))
 
     def _connect(self, member: ms.Membership, start_member: bool = True) -> None:
         if member.manager and start_member:
@@ -242,6 +323,7 @@ class SwarmNode(NodeViews):
         agent = Agent(store, member.node_id, self.executor, now_rfc3339)
         self._spawn("swarm-heartbeat", self._heartbeat_loop)
         self._spawn("swarm-agent", lambda: self._loop(agent.tick))
+        self._spawn("swarm-role", self._role_loop)
         if member.manager:
             self._manager = Manager(store, member.node_id, lambda: self._lease)
             self._manager.start()
@@ -312,6 +394,11 @@ class SwarmNode(NodeViews):
             return None
 
 
+def _manager_addr(member: ms.Membership) -> str:
+    """The node object's ManagerAddr: this manager's etcd client address, as advertised."""
+    return f"{member.addr}:{member.member_client.rpartition(':')[2]}" if member.manager else ""
+
+
 def _client_urls(endpoints: list[str]) -> list[str]:
     """Every manager's client URL (so losing one manager keeps this node connected)."""
     try:
@@ -319,12 +406,6 @@ def _client_urls(endpoints: list[str]) -> list[str]:
     except errors.DockyardError:
         found = []
     return list(dict.fromkeys([*found, *endpoints]))
-
-
-def _cluster_spec(given: Mapping[str, Any] | None) -> dict[str, Any]:
-    """The cluster spec as stored: the client's, with nulls (docker sends many) left out."""
-    spec = {k: v for k, v in (given or {}).items() if v is not None}
-    return {**spec, "Name": spec.get("Name") or "default", "Labels": spec.get("Labels") or {}}
 
 
 def _advertise_for(listen_host: str) -> str:

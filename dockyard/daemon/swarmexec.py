@@ -17,7 +17,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import os
+import shutil
 import socket
+from pathlib import Path
 
 from dockyard import errors
 from dockyard.cluster.agent import ContainerState, Run
@@ -137,7 +139,14 @@ class EngineExecutor:
         self.overlays.close(force)
 
     def start(self, run: Run) -> tuple[str, int]:
-        rec = self.engine.containers.create(create_body(run), run.name)
+        body = create_body(run)
+        if run.files:
+            body["HostConfig"].setdefault("Binds", []).extend(self._write_files(run))
+        try:
+            rec = self.engine.containers.create(body, run.name)
+        except errors.DockyardError:
+            self._drop_files(run.task.id)
+            raise
         try:
             self.engine.lifecycle.start(rec.id)
         except errors.DockyardError:
@@ -146,9 +155,35 @@ class EngineExecutor:
         started = self.engine.containers.lookup(rec.id)
         return rec.id, int(started.state.pid or 0)
 
+    def _write_files(self, run: Run) -> list[str]:
+        """The task's secrets and configs as files under this daemon's exec root (a tmpfs
+        on most hosts), each bind-mounted read-only at its target."""
+        directory = self._files_dir(run.task.id)
+        shutil.rmtree(directory, ignore_errors=True)
+        directory.mkdir(parents=True, mode=0o700)
+        binds = []
+        for n, f in enumerate(run.files):
+            path = directory / str(n)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            try:
+                os.write(fd, f.data)
+                os.fchown(fd, f.uid, f.gid)
+                os.fchmod(fd, f.mode)
+            finally:
+                os.close(fd)
+            binds.append(f"{path}:{f.target}:ro")
+        return binds
+
+    def _files_dir(self, task_id: str) -> Path:
+        return self.engine.paths.exec_root / "swarm-files" / task_id
+
+    def _drop_files(self, task_id: str) -> None:
+        if task_id:
+            shutil.rmtree(self._files_dir(task_id), ignore_errors=True)
+
     def _discard(self, cid: str) -> None:
         try:
-            self.engine.lifecycle.remove(cid, force=True)
+            self.remove(cid)
         except errors.DockyardError:
             pass
 
@@ -166,7 +201,10 @@ class EngineExecutor:
             pass
 
     def remove(self, container_id: str) -> None:
+        rec = self.engine.containers.get(container_id)
+        task_id = (rec.config.get("Labels") or {}).get(TASK_ID, "") if rec else ""
         self.engine.lifecycle.remove(container_id, force=True)
+        self._drop_files(str(task_id))
 
     def containers(self) -> dict[str, str]:
         out = {}

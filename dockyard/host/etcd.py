@@ -134,6 +134,10 @@ def healthy(url: str) -> bool:
 
 
 def stop(directory: Path, timeout: float = 10.0) -> None:
+    try:  # a member that ended by itself (removed from its cluster) is reaped too
+        _reap(int(_pid_file(directory).read_text()))
+    except (OSError, ValueError):
+        pass
     pid = running_pid(directory)
     if pid is not None:
         os.kill(pid, signal.SIGTERM)

@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 CLUSTER, NODES, SERVICES, TASKS = "cluster", "nodes", "services", "tasks"
 NETWORKS = "networks"  # swarm-scoped (overlay) networks
+SECRETS, CONFIGS = "secrets", "configs"
 
 
 class Stored(Protocol):
@@ -45,6 +46,12 @@ NOT_A_MANAGER = ("This node is not a swarm manager. Worker nodes can't be used t
                  "the current node to a manager.")
 ALREADY_IN_SWARM = ("This node is already part of a swarm. Use \"docker swarm leave\" to leave "
                     "this swarm and join another one.")
+
+NO_CA = ("rotating the swarm's root CA (docker swarm ca --rotate, external CAs, a given "
+         "signing certificate) is not supported: dockyard's swarm does not issue node "
+         "certificates")
+NO_AUTOLOCK = ("autolock is not supported: dockyard's managers keep the swarm's state in "
+               "etcd without encryption, so there is no unlock key")
 
 
 @dataclass(frozen=True)
@@ -98,6 +105,10 @@ class SwarmBackend(Protocol):
     def inspect(self) -> dict[str, Any]:
         """``GET /swarm``: the cluster object with its join tokens (managers only)."""
 
+    def update_swarm(self, version: int, spec: Mapping[str, Any], rotate_worker: bool = False,
+                     rotate_manager: bool = False) -> None:
+        """``POST /swarm/update``: the cluster spec replaced, join tokens rotated."""
+
     def objects(self, kind: str) -> Sequence[Stored]:
         """Every stored object of ``kind`` ("nodes", "services", "tasks")."""
 
@@ -133,3 +144,18 @@ class SwarmBackend(Protocol):
     def resolve_networks(self, spec: Mapping[str, Any]) -> dict[str, Any]:
         """The service spec with every network Target (TaskTemplate.Networks and the legacy
         Spec.Networks) replaced by the swarm network's id; NotFound for unknown ones."""
+
+    def file_object(self, kind: str, ref: str) -> Stored:
+        """A secret or config ("secrets", "configs") by full id, exact name, then unique id
+        prefix; NotFound ("secret x not found") otherwise."""
+
+    def create_file_object(self, kind: str, spec: Mapping[str, Any]) -> Stored:
+        """A new secret or config (``Data`` base64, as in the API's JSON); Conflict when the
+        name is taken."""
+
+    def update_file_object(self, kind: str, ref: str, version: int,
+                           spec: Mapping[str, Any]) -> Stored:
+        """Only ``Labels`` may change (swarmkit's rule)."""
+
+    def remove_file_object(self, kind: str, ref: str) -> None:
+        """Refused while a service references it."""

@@ -121,6 +121,12 @@ class FakeSwarm:
         self._gate()
         return view(self.store.get(CLUSTER, "default"))
 
+    def update_swarm(self, version: int, spec: Mapping[str, Any], rotate_worker: bool = False,
+                     rotate_manager: bool = False) -> None:
+        current = self._at(CLUSTER, "default", version)
+        self.calls.append(("update_swarm", dict(spec), rotate_worker, rotate_manager))
+        self.store.update(current.with_spec({**current.spec, "Spec": dict(spec)}))
+
     def objects(self, kind: str) -> Sequence[Object]:
         self._gate()
         return self.store.list(kind).objects
@@ -325,7 +331,10 @@ def test_swarm_update_unlock_and_unlockkey(api: Api) -> None:
     assert api.error("POST", "/swarm/update?version=x", {}) == (
         400, "invalid swarm version 'x': strconv.ParseUint: parsing \"x\": invalid syntax")
     assert api.error("POST", "/swarm/update?version=1&rotateWorkerToken=maybe", {})[0] == 400
-    assert api.call("POST", "/swarm/update?version=1&rotateWorkerToken=true", {})[0] == 501
+    version = api.call("GET", "/swarm")[1]["Version"]["Index"]
+    assert api.call("POST", f"/swarm/update?version={version}&rotateWorkerToken=true",
+                    {})[0] == 200
+    assert api.swarm.calls[-1] == ("update_swarm", {}, True, False)
     assert api.call("GET", "/swarm/unlockkey") == (200, {"UnlockKey": ""})
     assert api.error("POST", "/swarm/unlock", {"UnlockKey": "k"}) == (409, "swarm is not locked")
 

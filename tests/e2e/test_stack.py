@@ -55,8 +55,9 @@ def _compose(d: DaemonProcess, text: str = FILE) -> str:
 
 def _running(d: DaemonProcess, stack: str, want: int) -> None:
     def converged() -> bool:
-        rows = ok(d, "stack", "ps", stack, "--format", "{{.CurrentState}}").split("\n")
-        return sum(r.startswith("Running") for r in rows) == want
+        out = d.docker("stack", "ps", stack, "--format", "{{.CurrentState}}")
+        rows = out.stdout.decode().split("\n")  # no task yet: "nothing found in stack", 1
+        return out.returncode == 0 and sum(r.startswith("Running") for r in rows) == want
     eventually(converged)
 
 

@@ -17,7 +17,7 @@ from dockyard.api.http import Request
 from dockyard.api.router import Router
 from dockyard.api_version import API_VERSION, older_than
 from dockyard.errors import Conflict, Forbidden, NotFound, NotImplementedYet
-from dockyard.types.swarm import NODES, SERVICES, TASKS, SwarmBackend, view
+from dockyard.types.swarm import NO_AUTOLOCK, NODES, SERVICES, TASKS, SwarmBackend, view
 from dockyard.util import ids
 
 
@@ -71,13 +71,17 @@ def register(router: Router, swarm: SwarmBackend,
         _ok(req)
 
     def swarm_update(req: Request) -> None:
-        specs.body_object(req.json(), "swarm.Spec")
-        specs.version(req.arg("version"), "swarm")
-        for name in ("rotateWorkerToken", "rotateManagerToken", "rotateManagerUnlockKey"):
-            specs.parse_bool(req.arg(name), name)
-        swarm.inspect()
-        raise NotImplementedYet("updating a swarm (docker swarm update, join-token --rotate) "
-                                "is not supported yet")
+        body = specs.body_object(req.json(), "swarm.Spec")
+        version = specs.version(req.arg("version"), "swarm")
+        rotate = {name: specs.parse_bool(req.arg(name), name) for name in (
+            "rotateWorkerToken", "rotateManagerToken", "rotateManagerUnlockKey")}
+        swarm.inspect()  # the node's state decides first (inactive, worker: 503)
+        spec = specs.swarm_spec(body)
+        if rotate["rotateManagerUnlockKey"]:
+            raise NotImplementedYet(NO_AUTOLOCK)
+        swarm.update_swarm(version, spec, rotate_worker=rotate["rotateWorkerToken"],
+                           rotate_manager=rotate["rotateManagerToken"])
+        _ok(req)
 
     def unlock_key(req: Request) -> None:
         swarm.inspect()
