@@ -2,14 +2,13 @@
 docker CLI does stacks client-side) and ``dockyard stack`` doing the same, with equal output."""
 from __future__ import annotations
 
-import tempfile
 import urllib.request
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from dockyard.testing.daemon import DaemonProcess
+from tests.e2e.swarmfixtures import one_node_swarm
 from tests.e2e.test_cli import dy
 from tests.e2e.test_swarm import eventually, free_port, ok, pytestmark  # noqa: F401
 
@@ -34,17 +33,8 @@ networks:
 
 @pytest.fixture(scope="module")
 def manager() -> Iterator[DaemonProcess]:
-    d = DaemonProcess(Path(tempfile.mkdtemp(prefix="dytest-stack-", dir="/tmp")))
-    try:
-        d.start()
-        d.import_busybox("bb:latest")
-        ok(d, "swarm", "init", "--advertise-addr", "127.0.0.1",
-           "--listen-addr", f"127.0.0.1:{free_port()}")
+    with one_node_swarm("dytest-stack-") as d:
         yield d
-    finally:
-        if d.proc is not None and d.proc.poll() is None:
-            d.docker("swarm", "leave", "--force")
-        d.stop()
 
 
 def _compose(d: DaemonProcess, text: str = FILE) -> str:

@@ -7,7 +7,6 @@ import json
 import os
 import shutil
 import socket
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,7 +14,8 @@ import pytest
 
 from dockyard.testing.daemon import DaemonProcess
 from tests.e2e.test_swarm import eventually, free_port, ok
-from tests.e2e.test_swarm_overlay import free_udp_port, overlay_namespaces
+from tests.e2e.swarmfixtures import manager_and_workers
+from tests.e2e.test_swarm_overlay import overlay_namespaces
 
 pytestmark = pytest.mark.skipif(
     os.geteuid() != 0 or not shutil.which("crun") or not shutil.which("etcd"),
@@ -27,30 +27,8 @@ SERVE = "mkdir -p /w && hostname > /w/index.html && httpd -f -p 80 -h /w"
 
 @pytest.fixture(scope="module")
 def swarm() -> Iterator[tuple[DaemonProcess, DaemonProcess]]:
-    daemons: list[DaemonProcess] = []
-    try:
-        for addr in ADDRS:
-            d = DaemonProcess(Path(tempfile.mkdtemp(prefix="dytest-mesh-", dir="/tmp")))
-            daemons.append(d)
-            d.start(extra=["--swarm-data-port", str(free_udp_port()),
-                           "--swarm-publish-addr", addr])
-            d.import_busybox("bb:latest")
-        manager, worker = daemons
-        ok(manager, "swarm", "init", "--advertise-addr", "127.0.0.1",
-           "--listen-addr", f"127.0.0.1:{free_port()}")
-        token = ok(manager, "swarm", "join-token", "-q", "worker").strip()
-        remote = ok(manager, "info", "--format",
-                    "{{(index .Swarm.RemoteManagers 0).Addr}}").strip()
-        ok(worker, "swarm", "join", "--token", token, "--advertise-addr", "127.0.0.1", remote)
-        eventually(lambda: ok(manager, "node", "ls", "--format", "{{.Status}}").split()
-                   == ["Ready", "Ready"])
+    with manager_and_workers("dytest-mesh-", ADDRS) as (manager, worker):
         yield manager, worker
-    finally:
-        for d in daemons:
-            print(f"--- {d.base} ---\n{d.log_text()}")  # shown when a test failed
-            if d.proc is not None and d.proc.poll() is None:
-                d.docker("swarm", "leave", "--force")
-            d.stop()
 
 
 def get(addr: str, port: int) -> str | None:

@@ -6,53 +6,24 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
-import tempfile
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from dockyard.testing.daemon import DaemonProcess
-from tests.e2e.test_swarm import eventually, free_port, ok
+from tests.e2e.swarmfixtures import manager_and_workers
+from tests.e2e.test_swarm import eventually, ok
 
 pytestmark = pytest.mark.skipif(
     os.geteuid() != 0 or not shutil.which("crun") or not shutil.which("etcd"),
     reason="needs root, crun and etcd")
 
 
-def free_udp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("0.0.0.0", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def swarm() -> Iterator[tuple[DaemonProcess, DaemonProcess]]:
     """A manager and a worker in one swarm, each with its own data port."""
-    daemons: list[DaemonProcess] = []
-    try:
-        for _ in range(2):
-            d = DaemonProcess(Path(tempfile.mkdtemp(prefix="dytest-ovl-", dir="/tmp")))
-            daemons.append(d)
-            d.start(extra=["--swarm-data-port", str(free_udp_port())])
-            d.import_busybox("bb:latest")
-        manager, worker = daemons
-        ok(manager, "swarm", "init", "--advertise-addr", "127.0.0.1",
-           "--listen-addr", f"127.0.0.1:{free_port()}")
-        token = ok(manager, "swarm", "join-token", "-q", "worker").strip()
-        remote = ok(manager, "info", "--format",
-                    "{{(index .Swarm.RemoteManagers 0).Addr}}").strip()
-        ok(worker, "swarm", "join", "--token", token, "--advertise-addr", "127.0.0.1", remote)
-        eventually(lambda: ok(manager, "node", "ls", "--format", "{{.Status}}").split()
-                   == ["Ready", "Ready"])
+    with manager_and_workers("dytest-ovl-", [None, None]) as (manager, worker):
         yield manager, worker
-    finally:
-        for d in daemons:
-            print(f"--- {d.base} ---\n{d.log_text()}")  # shown when a test failed
-            if d.proc is not None and d.proc.poll() is None:
-                d.docker("swarm", "leave", "--force")
-            d.stop()
 
 
 def overlay_namespaces(d: DaemonProcess) -> list[str]:

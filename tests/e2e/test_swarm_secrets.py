@@ -7,30 +7,21 @@ import base64
 import json
 import os
 import re
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from dockyard.testing.daemon import DaemonProcess
+from tests.e2e.swarmfixtures import one_node_swarm
 from tests.e2e.test_cli import dy
-from tests.e2e.test_swarm import eventually, free_port, ok, pytestmark  # noqa: F401
+from tests.e2e.test_swarm import eventually, ok, pytestmark  # noqa: F401
 
 
 @pytest.fixture(scope="module")
 def manager() -> Iterator[DaemonProcess]:
-    d = DaemonProcess(Path(tempfile.mkdtemp(prefix="dytest-secrets-", dir="/tmp")))
-    try:
-        d.start()
-        d.import_busybox("bb:latest")
-        ok(d, "swarm", "init", "--advertise-addr", "127.0.0.1",
-           "--listen-addr", f"127.0.0.1:{free_port()}")
+    with one_node_swarm("dytest-secrets-") as d:
         yield d
-    finally:
-        if d.proc is not None and d.proc.poll() is None:
-            d.docker("swarm", "leave", "--force")
-        d.stop()
 
 
 def _fail(d: DaemonProcess, *args: str, input: bytes | None = None) -> str:
