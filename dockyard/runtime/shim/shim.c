@@ -10,7 +10,8 @@
  * Launch: the invoking process forks; the child becomes the shim.  The invoking
  * process prints exactly one line, "ok 0 <shim-pid>" or "error <message>", and exits 0
  * or 1.  Nothing runs yet: the first start request runs the container (RUNTIME run
- * --detach) or the exec (RUNTIME exec --detach) and answers with its pid.
+ * --detach; with a terminal create, size the pty, start) or the exec (RUNTIME exec
+ * --detach) and answers with its pid.
  *
  * Attach socket STATE/attach.sock: the client's first byte is 'A' (attach: output,
  * replies and exit) or 'W' (wait: the exit frame only).  Then frames both ways:
@@ -632,14 +633,29 @@ static void start_exec(struct client *c) {
     close_fd(&capture_rd);
 }
 
+/* With a terminal the pty must have its size before the process runs: RUNTIME create, size
+ * the pty we received, then RUNTIME start.  0, or the start's failure message in msg. */
+static int start_created(char *msg, size_t size) {
+    char *args[] = {"start", (char *)opt.id, NULL};
+    int cap[2];
+    msg[0] = 0;
+    if (pipe2(cap, O_CLOEXEC) < 0) { snprintf(msg, size, "%s", strerror(errno)); return -1; }
+    int st = wait_pid(spawn_runtime(args, devnull, cap[1], cap[1], 0));
+    close(cap[1]);
+    read_capture(cap[0], msg, size);
+    close(cap[0]);
+    if (st != 0 && !msg[0]) snprintf(msg, size, "runtime start failed (exit status %d)", st);
+    return st;
+}
+
 /* Container mode, on the first start request: RUNTIME run --detach (create and start in one
- * runtime call: one exec of the runtime fewer than create + start).  The process reparents to
- * us (we are a subreaper).  On failure the runtime's message goes to the client and the shim
- * ends: nothing was created. */
+ * runtime call: one exec of the runtime fewer than create + start), or create + start with a
+ * terminal.  The process reparents to us (we are a subreaper).  On failure the runtime's
+ * message goes to the client and the shim ends: nothing is left created. */
 static void run_container(struct client *c) {
     const char *flags[] = {"--detach", "--bundle", opt.bundle, NULL};
     char *args[16], err[2048];
-    runtime_args(args, "run", flags);
+    runtime_args(args, opt.tty ? "create" : "run", opt.tty ? flags + 1 : flags);
     int st = wait_pid(spawn_runtime(args, child_in, child_out, child_err, opt.hide_cgroup2));
     int master = -1;
     if (st == 0 && (child_pid = read_pid_file()) > 0) {
@@ -647,10 +663,16 @@ static void run_container(struct client *c) {
         if (opt.tty) master = receive_master();
     }
     close_child_ends();
-    if (st != 0 || child_pid <= 0 || (opt.tty && master < 0)) {
-        runtime_failure(err, sizeof err, "run", st);
-        if (st == 0) snprintf(err, sizeof err, "runtime run gave no %s",
+    int failed = st != 0 || child_pid <= 0 || (opt.tty && master < 0);
+    if (failed) {
+        runtime_failure(err, sizeof err, opt.tty ? "create" : "run", st);
+        if (st == 0) snprintf(err, sizeof err, "runtime %s gave no %s", opt.tty ? "create" : "run",
                               child_pid <= 0 ? "pid" : "terminal");
+    } else {
+        if (master >= 0) use_master(master);
+        if (opt.tty && start_created(err, sizeof err) != 0) failed = 1;
+    }
+    if (failed) {
         send_text(c, S_ERROR, err);
         if (created) {  /* do not leave a half-set-up container behind */
             char *del[] = {"delete", "-f", (char *)opt.id, NULL};
@@ -659,7 +681,6 @@ static void run_container(struct client *c) {
         child_pid = 0;
         record_exit(st > 0 && st < 256 ? st << 8 : 127 << 8);
     } else {
-        if (master >= 0) use_master(master);
         snprintf(err, sizeof err, "%d", (int)child_pid);
         send_text(c, S_STARTED, err);
     }
