@@ -16,8 +16,9 @@ from collections.abc import Callable
 from typing import Any
 
 from dockyard.builder import commands as c
-from dockyard.builder.gofmt import go_duration, go_quote_rune, go_quoted_list
+from dockyard.builder.gofmt import go_quote_rune, go_quoted_list
 from dockyard.errors import InvalidArgument
+from dockyard.util.timefmt import go_duration
 
 Expand = Callable[[str], str]
 ExpandWords = Callable[[str], list[str]]

@@ -64,33 +64,6 @@ def display_image(image: str) -> str:
     return f"{familiar_name(name)}:{tag}"
 
 
-def go_duration(nanos: int) -> str:
-    """Go's time.Duration.String: ``5s``, ``1m30s``, ``1h0m0s``, ``500ms``."""
-    if nanos == 0:
-        return "0s"
-    sign, n = ("-" if nanos < 0 else ""), abs(int(nanos))
-    if n < 1_000_000_000:
-        for unit, size in (("ms", 1_000_000), ("µs", 1_000), ("ns", 1)):
-            if n >= size:
-                return sign + _fraction(n, size) + unit
-    secs, rest = divmod(n, 1_000_000_000)
-    text = f"{secs % 60}" + (f".{rest:09d}".rstrip("0") if rest else "") + "s"
-    minutes, hours = secs // 60 % 60, secs // 3600
-    if secs >= 60:
-        text = f"{minutes}m" + text
-    if hours:
-        text = f"{hours}h" + text
-    return sign + text
-
-
-def _fraction(n: int, size: int) -> str:
-    whole, rest = divmod(n, size)
-    if not rest:
-        return str(whole)
-    digits = len(str(size)) - 1
-    return f"{whole}.{rest:0{digits}d}".rstrip("0")
-
-
 def _get(obj: Mapping[str, Any] | None, *path: str) -> Any:
     value: Any = obj
     for key in path:

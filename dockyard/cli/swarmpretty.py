@@ -9,8 +9,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from dockyard.cli.listopts import go_time_text
-from dockyard.cli.swarmfmt import go_duration, pretty
+from dockyard.cli.swarmfmt import pretty
 from dockyard.cli.units import bytes_size, human_duration, parse_rfc3339
+from dockyard.util.timefmt import go_duration
 
 Obj = Mapping[str, Any]
 

@@ -60,3 +60,30 @@ def human_duration(seconds: float) -> str:
     if hours < 24 * 365 * 2:
         return f"{hours // 24 // 30} months"
     return f"{int(seconds / 3600) // 24 // 365} years"
+
+
+def go_duration(nanos: int) -> str:
+    """Go's time.Duration.String: ``5s``, ``1m30s``, ``1h0m0s``, ``500ms``."""
+    if nanos == 0:
+        return "0s"
+    sign, n = ("-" if nanos < 0 else ""), abs(int(nanos))
+    if n < 1_000_000_000:
+        for unit, size in (("ms", 1_000_000), ("µs", 1_000), ("ns", 1)):
+            if n >= size:
+                return sign + _fraction(n, size) + unit
+    secs, rest = divmod(n, 1_000_000_000)
+    text = f"{secs % 60}" + (f".{rest:09d}".rstrip("0") if rest else "") + "s"
+    minutes, hours = secs // 60 % 60, secs // 3600
+    if secs >= 60:
+        text = f"{minutes}m" + text
+    if hours:
+        text = f"{hours}h" + text
+    return sign + text
+
+
+def _fraction(n: int, size: int) -> str:
+    whole, rest = divmod(n, size)
+    if not rest:
+        return str(whole)
+    digits = len(str(size)) - 1
+    return f"{whole}.{rest:0{digits}d}".rstrip("0")

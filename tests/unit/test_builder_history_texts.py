@@ -4,7 +4,8 @@ from __future__ import annotations
 import pytest
 
 from dockyard.builder import stepconfig
-from dockyard.builder.gofmt import go_duration, go_quote_rune, go_quoted_list
+from dockyard.builder.gofmt import go_quote_rune, go_quoted_list
+from dockyard.util.timefmt import go_duration
 from dockyard.builder.instructions import parse_stages
 from dockyard.builder.shell import expand_word, expand_words
 from dockyard.errors import InvalidArgument

@@ -21,11 +21,12 @@ from dockyard.cli.services import CREATE, UPDATE
 from dockyard.cli.servicelist import task_rows
 from dockyard.cli.servicespec import SpecError, create_spec, with_digest, with_tag
 from dockyard.cli.serviceupdate import apply_update
-from dockyard.cli.swarmfmt import (TASK_FORMAT, TASK_HEADERS, go_duration, natural_key,
+from dockyard.cli.swarmfmt import (TASK_FORMAT, TASK_HEADERS, natural_key,
                                    service_ports)
 from dockyard.cli.swarmpretty import service_pretty
 from dockyard.client.errors import APIError
 from dockyard.client.swarm import SwarmAPI
+from dockyard.util.timefmt import go_duration
 
 SECOND = 1_000_000_000
 DIGEST = "sha256:" + "a" * 64
