@@ -35,6 +35,18 @@ def _stop(daemons: Sequence[DaemonProcess], show_logs: bool) -> None:
 
 
 @contextmanager
+def daemons_outside_a_swarm(prefix: str, count: int) -> Iterator[list[DaemonProcess]]:
+    """``count`` daemons with busybox, in no swarm yet (each test forms its own)."""
+    daemons: list[DaemonProcess] = []
+    try:
+        for _ in range(count):
+            daemons.append(_start(prefix, []))
+        yield daemons
+    finally:
+        _stop(daemons, show_logs=False)
+
+
+@contextmanager
 def one_node_swarm(prefix: str) -> Iterator[DaemonProcess]:
     """A daemon that is the manager of its own swarm."""
     daemons: list[DaemonProcess] = []

@@ -314,19 +314,9 @@ def test_host_mode_published_port(pair: tuple[DaemonProcess, DaemonProcess, int]
 
 @pytest.fixture
 def trio() -> Iterator[list[DaemonProcess]]:
-    daemons: list[DaemonProcess] = []
-    try:
-        for _ in range(3):
-            d = DaemonProcess(Path(tempfile.mkdtemp(prefix="dytest-swarm-", dir="/tmp")))
-            daemons.append(d)
-            d.start()
-            d.import_busybox("bb:latest")
+    from tests.e2e.swarmfixtures import daemons_outside_a_swarm  # it imports this module
+    with daemons_outside_a_swarm("dytest-swarm-", 3) as daemons:
         yield daemons
-    finally:
-        for d in daemons:
-            if d.proc is not None and d.proc.poll() is None:
-                d.docker("swarm", "leave", "--force")
-            d.stop()
 
 
 def test_three_managers_survive_losing_the_leader(trio: list[DaemonProcess]) -> None:

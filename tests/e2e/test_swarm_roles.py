@@ -6,32 +6,20 @@ stops it and keeps its tasks) and Docker's refusals (last manager, quorum, remov
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from dockyard.testing.daemon import DaemonProcess
+from tests.e2e.swarmfixtures import daemons_outside_a_swarm
 from tests.e2e.test_cli import dy
 from tests.e2e.test_swarm import etcd_pids, eventually, free_port, ok, pytestmark  # noqa: F401
 
 
 @pytest.fixture(scope="module")
 def three() -> Iterator[list[DaemonProcess]]:
-    daemons: list[DaemonProcess] = []
-    try:
-        for _ in range(3):
-            d = DaemonProcess(Path(tempfile.mkdtemp(prefix="dytest-roles-", dir="/tmp")))
-            daemons.append(d)
-            d.start()
-            d.import_busybox("bb:latest")
+    with daemons_outside_a_swarm("dytest-roles-", 3) as daemons:
         yield daemons
-    finally:
-        for d in daemons:
-            if d.proc is not None and d.proc.poll() is None:
-                d.docker("swarm", "leave", "--force")
-            d.stop()
 
 
 def fails(d: DaemonProcess, *args: str) -> str:
